@@ -1,0 +1,7 @@
+"""``python -m pixelwise``."""
+
+import sys
+
+from pixelwise.cli import main
+
+sys.exit(main())

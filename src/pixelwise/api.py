@@ -1,0 +1,101 @@
+"""The workflows behind the CLI, as plain functions: train, evaluate, predict."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from pixelwise.config import DataSection, RunConfig
+from pixelwise.data.io import list_images, write_png_atomic
+from pixelwise.engine.fit import fit, load_split
+from pixelwise.errors import PixelwiseError
+from pixelwise.inference.evaluate import evaluate, write_metrics
+from pixelwise.inference.segmenter import Segmenter
+from pixelwise.metrics import SegmentationScores
+from pixelwise.models.saving import resolve_model_dir
+from pixelwise.report.overlay import overlay
+from pixelwise.rundir import RunDir
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Scores of one model on one split, and where ``metrics.json`` went."""
+
+    scores: SegmentationScores
+    metrics_path: Path
+
+
+def train(
+    config: RunConfig, resume: bool = False, overwrite: bool = False, progress: bool = True
+) -> tuple[RunDir, Evaluation]:
+    """Fit as ``config`` says, then score the best model on the validation split."""
+    run = fit(config, resume=resume, overwrite=overwrite, progress=progress)
+    evaluation = evaluate_model(run.root, config.data, config.data.val_split, progress=progress)
+    return run, evaluation
+
+
+def default_eval_dir(model_path: Path, split: str) -> Path:
+    """``RUN/eval-<split>`` for a run (or its ``model/``); beside a bare model folder otherwise."""
+    folder = resolve_model_dir(model_path)
+    if (folder.parent / "config.yaml").exists():
+        return RunDir(folder.parent).eval_dir(split)
+    return folder.with_name(f"{folder.name}-eval-{split}")
+
+
+def evaluate_model(
+    model_path: str | Path,
+    data: DataSection,
+    split: str,
+    out: str | Path | None = None,
+    progress: bool = True,
+) -> Evaluation:
+    """Score a saved model (or a run's model) on ``split`` of ``data``; write ``metrics.json``."""
+    segmenter = Segmenter.load(model_path)
+    dataset = load_split(data, split)
+    name = f"{data.name} {split}"
+    scores = evaluate(segmenter, dataset, name=name, progress=progress)
+    folder = Path(out) if out is not None else default_eval_dir(Path(model_path), split)
+    context: dict[str, Any] = {"model": str(model_path), "data": data.name, "split": split}
+    return Evaluation(scores, write_metrics(scores, folder, **context))
+
+
+def _unique_stems(files: Sequence[Path]) -> None:
+    seen: dict[str, Path] = {}
+    for file in files:
+        if file.stem in seen:
+            raise PixelwiseError(
+                f"inputs '{seen[file.stem]}' and '{file}' would both write '{file.stem}.png'"
+            )
+        seen[file.stem] = file
+
+
+def predict_files(
+    model_path: str | Path,
+    inputs: Iterable[str | Path],
+    out: str | Path,
+    with_overlay: bool = False,
+    progress: bool = True,
+) -> list[Path]:
+    """Write ``<stem>.png`` per image: uint8 class indices at the input's H×W.
+
+    With ``with_overlay`` also ``<stem>_overlay.png``. Returns the label PNG paths.
+    """
+    segmenter = Segmenter.load(model_path)
+    files = list_images(inputs)
+    _unique_stems(files)
+    colours = segmenter.info.colours
+    written = []
+    for file in tqdm(files, desc="predicting", disable=not progress):
+        image = segmenter.to_array(file)
+        labels = segmenter.predict(image)
+        target = Path(out) / f"{file.stem}.png"
+        write_png_atomic(target, labels, palette=colours)
+        written.append(target)
+        if with_overlay:
+            picture = overlay(image, labels, colours)
+            write_png_atomic(Path(out) / f"{file.stem}_overlay.png", picture)
+    return written

@@ -1,0 +1,263 @@
+"""The ``pixelwise`` command. It parses arguments and calls library functions, nothing more.
+
+Mistakes a user can make end as one ``error: ...`` line and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+from pixelwise.errors import PixelwiseError
+
+
+def _data_flags(parser: argparse.ArgumentParser, required: bool) -> None:
+    group = parser.add_argument_group("data")
+    group.add_argument(
+        "--data", required=required, help="dataset: synthetic, folder, camvid, isbi2012"
+    )
+    group.add_argument("--data-root", help="dataset folder (camvid, isbi2012)")
+    group.add_argument("--images", help="folder data: image folder")
+    group.add_argument("--masks", help="folder data: mask folder, matched to images by file stem")
+    group.add_argument("--mask-values", help="folder data: stored value -> class, e.g. 0:0,255:1")
+    group.add_argument("--classes", help="folder data: class names, comma separated")
+    group.add_argument("--ignore-index", type=int, help="folder data: mask value to ignore")
+    group.add_argument(
+        "--val-slices", help="isbi2012: validation slice numbers, e.g. 15,16,17,18,19"
+    )
+
+
+def _data_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Dataset options given as flags, keyed as :func:`pixelwise.data.load_dataset` takes them."""
+    from pixelwise.data.datasets import parse_mask_values
+
+    options: dict[str, Any] = {
+        "images": args.images,
+        "masks": args.masks,
+        "ignore_index": args.ignore_index,
+        "mask_values": parse_mask_values(args.mask_values) if args.mask_values else None,
+        "classes": args.classes.split(",") if args.classes else None,
+        "val_slices": _int_list(args.val_slices, "--val-slices") if args.val_slices else None,
+    }
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def _int_list(text: str, flag: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise PixelwiseError(f"{flag} expects comma-separated integers, got {text!r}") from None
+
+
+def _model_options(pairs: list[str]) -> dict[str, Any]:
+    import yaml
+
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise PixelwiseError(f"--model-option expects KEY=VALUE, got {pair!r}")
+        options[key] = yaml.safe_load(value)
+    return options
+
+
+def _train_config(args: argparse.Namespace):
+    """The run configuration: the YAML file (or the run's own, on resume), then the flags."""
+    from pixelwise.config import RunConfig, load_config, merge
+    from pixelwise.rundir import RunDir
+
+    if args.config:
+        config = load_config(args.config)
+    elif args.resume and args.out:
+        config = load_config(RunDir(Path(args.out)).config)
+    else:
+        config = RunConfig()
+    overrides = {
+        "model.name": args.model,
+        "model.encoder": args.encoder,
+        "data.name": args.data,
+        "data.root": args.data_root,
+        "data.crop": args.crop,
+        "data.batch_size": args.batch_size,
+        "data.num_workers": args.workers,
+        "train.epochs": args.epochs,
+        "train.lr": args.lr,
+        "train.accelerator": args.accelerator,
+        "seed": args.seed,
+        "out": args.out,
+    }
+    overrides |= {f"data.options.{k}": v for k, v in _data_options(args).items()}
+    overrides |= {f"model.options.{k}": v for k, v in _model_options(args.model_option).items()}
+    return merge(config, overrides)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from pixelwise.api import train
+    from pixelwise.report.table import per_class_table
+
+    config = _train_config(args)
+    run, evaluation = train(config, resume=args.resume, overwrite=args.overwrite)
+    print(per_class_table(evaluation.scores))
+    print(f"run directory: {run.root}\nmetrics: {evaluation.metrics_path}")
+    return 0
+
+
+def _eval_data(args: argparse.Namespace):
+    """The data to score on: the flags, or else the data the run was trained on."""
+    from pixelwise.config import DataSection, load_config
+    from pixelwise.inference.segmenter import Segmenter
+    from pixelwise.models.saving import resolve_model_dir
+
+    if args.data is None:
+        run_config = resolve_model_dir(args.model_dir).parent / "config.yaml"
+        if not run_config.exists():
+            raise PixelwiseError(f"'{args.model_dir}' is not a run directory: give --data")
+        return load_config(run_config).data
+    options = _data_options(args)
+    if args.data == "folder":
+        info = Segmenter.load(args.model_dir, device="cpu").info
+        options.setdefault("classes", list(info.classes))
+        options.setdefault("ignore_index", info.ignore_index)
+    return DataSection(name=args.data, root=args.data_root, options=options)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from pixelwise.api import evaluate_model
+    from pixelwise.report.table import per_class_table
+
+    data = _eval_data(args)
+    split = args.split or ("all" if data.name == "folder" else data.val_split)
+    evaluation = evaluate_model(args.model_dir, data, split, out=args.out)
+    print(per_class_table(evaluation.scores))
+    print(f"metrics: {evaluation.metrics_path}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from pixelwise.api import predict_files
+
+    written = predict_files(args.model_dir, args.inputs, args.out, with_overlay=args.overlay)
+    print(f"wrote {len(written)} label PNG(s) to {args.out}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from pixelwise.models import list_encoders, list_models
+
+    print("architectures:")
+    for name, description in list_models().items():
+        print(f"  {name:<12} {description}")
+    encoders = list_encoders()
+    print(
+        "encoders:"
+        + ("".join(f"\n  {e}" for e in encoders) if encoders else " none (unet builds its own)")
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import time
+
+    from pixelwise.demo import demo_config, run_demo
+    from pixelwise.report.table import per_class_table
+
+    started = time.perf_counter()
+    config = demo_config(args.out, args.seed, args.num_train, args.num_val, args.size, args.epochs)
+    run, evaluation, picture = run_demo(config)
+    print(per_class_table(evaluation.scores))
+    print(f"run directory: {run.root}\nmetrics: {evaluation.metrics_path}\npicture: {picture}")
+    print(f"demo finished in {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pixelwise", description=__doc__.splitlines()[0])
+    from pixelwise import __version__
+
+    parser.add_argument("--version", action="version", version=f"pixelwise {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo", help="train and evaluate a U-Net on generated shapes (CPU, minutes)"
+    )
+    demo.add_argument("--out", default="runs/demo", help="run directory (default: runs/demo)")
+    demo.add_argument("--seed", type=int, default=0, help="seed for data, weights and order")
+    demo.add_argument("--num-train", type=int, default=1024, help="training images")
+    demo.add_argument("--num-val", type=int, default=200, help="validation images")
+    demo.add_argument("--size", type=int, default=64, help="image side in pixels")
+    demo.add_argument("--epochs", type=int, default=12, help="training epochs")
+    demo.set_defaults(handler=cmd_demo)
+
+    train = commands.add_parser("train", help="train a model into a run directory")
+    train.add_argument("--config", help="YAML run configuration; flags override it")
+    train.add_argument("--model", help="architecture (see `pixelwise models`)")
+    train.add_argument("--encoder", help="encoder name, for models that take one")
+    train.add_argument(
+        "--model-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="architecture option, e.g. base_width=32 (repeatable)",
+    )
+    _data_flags(train, required=False)
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--lr", type=float, help="learning rate")
+    train.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"), help="training crop size")
+    train.add_argument("--workers", type=int, help="data loader processes (default: 0 on CPU)")
+    train.add_argument("--accelerator", help="cpu, gpu or auto (default: auto)")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--out", help="run directory")
+    train.add_argument(
+        "--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt"
+    )
+    train.add_argument("--overwrite", action="store_true", help="replace an existing run in OUT")
+    train.set_defaults(handler=cmd_train)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="score a model on labelled data; write metrics.json"
+    )
+    evaluate.add_argument("model_dir", metavar="RUN_OR_MODEL_DIR")
+    _data_flags(evaluate, required=False)
+    evaluate.add_argument("--split", help="split to score (default: val; 'all' for folder data)")
+    evaluate.add_argument("--out", help="output folder (default: RUN/eval-<split>)")
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    predict = commands.add_parser("predict", help="write class-index PNGs for images")
+    predict.add_argument("model_dir", metavar="MODEL_OR_RUN_DIR")
+    predict.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    predict.add_argument("--out", required=True, help="output folder")
+    predict.add_argument("--overlay", action="store_true", help="also write <stem>_overlay.png")
+    predict.set_defaults(handler=cmd_predict)
+
+    models = commands.add_parser("models", help="list architectures and encoders")
+    models.set_defaults(handler=cmd_models)
+    return parser
+
+
+def _quiet_libraries() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*number of training batches.*")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    _quiet_libraries()
+    try:
+        return args.handler(args)
+    except PixelwiseError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

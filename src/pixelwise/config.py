@@ -1,0 +1,154 @@
+"""Typed run configuration, read from and written to YAML.
+
+A run is fully described by a :class:`RunConfig`. A YAML file and command-line
+flags are two spellings of the same thing: flags override the file, and the
+resolved configuration is written back into the run directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pixelwise.errors import PixelwiseError
+
+
+@dataclass
+class ModelSection:
+    """Which architecture: ``name``, optional ``encoder``, and its keyword ``options``."""
+
+    name: str = "unet"
+    encoder: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DataSection:
+    """Which data and how it is batched.
+
+    ``options`` go to :func:`pixelwise.data.load_dataset` for every split (for
+    example ``images``/``masks`` for ``folder``, ``val_slices`` for ``isbi2012``);
+    ``split_options`` add to or override them for one split, e.g.
+    ``{"val": {"num_images": 200}}``.
+    ``crop`` is the training crop ``[H, W]``; validation always sees whole images.
+    ``num_workers: null`` picks 0 on the CPU and up to 8 on a GPU.
+    """
+
+    name: str = "synthetic"
+    root: str | None = None
+    train_split: str = "train"
+    val_split: str = "val"
+    options: dict[str, Any] = field(default_factory=dict)
+    split_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    crop: list[int] | None = None
+    batch_size: int = 8
+    num_workers: int | None = None
+
+    def options_for(self, split: str) -> dict[str, Any]:
+        """The dataset options for ``split``: ``options`` updated by ``split_options[split]``."""
+        return {**self.options, **self.split_options.get(split, {})}
+
+
+@dataclass
+class TrainSection:
+    """Optimisation: AdamW with a cosine schedule, cross-entropy loss."""
+
+    epochs: int = 10
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    loss: str = "ce"
+    class_weights: list[float] | None = None
+    accelerator: str = "auto"
+    devices: int | str = 1
+    precision: str = "32-true"
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a training run."""
+
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    seed: int = 0
+    out: str = "runs/latest"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], source: str = "config") -> RunConfig:
+        """Build from nested plain data; an unknown key is an error naming it."""
+        return _build(cls, raw, source)
+
+    def save(self, path: str | Path) -> None:
+        """Write as YAML, atomically (temporary file, then rename)."""
+        write_text_atomic(Path(path), yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+def _build(cls: type, raw: Any, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise PixelwiseError(f"{where}: expected a mapping, got {raw!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise PixelwiseError(
+            f"{where}: unknown key {unknown[0]!r}; valid keys: {', '.join(fields)}"
+        )
+    values = {}
+    for name, value in raw.items():
+        nested = _SECTIONS.get((cls, name))
+        values[name] = _build(nested, value, f"{where}.{name}") if nested else value
+    return cls(**values)
+
+
+_SECTIONS = {
+    (RunConfig, "model"): ModelSection,
+    (RunConfig, "data"): DataSection,
+    (RunConfig, "train"): TrainSection,
+}
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read a YAML run configuration; a missing or malformed file is a user error."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise PixelwiseError(f"config file not found: '{path}'") from None
+    except yaml.YAMLError as err:
+        raise PixelwiseError(f"cannot parse config '{path}': {err}") from None
+    return RunConfig.from_dict(raw or {}, source=str(path))
+
+
+def merge(config: RunConfig, overrides: dict[str, Any]) -> RunConfig:
+    """Apply dotted-key overrides such as ``{"train.epochs": 3}``; ``None`` values are skipped."""
+    raw = config.to_dict()
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        *parents, leaf = dotted.split(".")
+        node = raw
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return RunConfig.from_dict(raw)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,141 @@
+"""Reading images and masks from disk, writing PNGs atomically, listing image files.
+
+Every failure a user can cause (a missing, corrupt or truncated file, a colour mask)
+raises :class:`~pixelwise.errors.PixelwiseError` with a message that names the file.
+Truncated files are detected because images are fully decoded and PIL's
+``ImageFile.LOAD_TRUNCATED_IMAGES`` is left at its default, ``False``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from pixelwise.errors import PixelwiseError
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
+"""Lower-case file suffixes treated as images; matching ignores case."""
+
+_INDEX_MODES = frozenset({"1", "L", "P", "I", "I;16", "I;16L", "I;16B", "I;16N"})
+_INDEX_WITH_ALPHA_MODES = frozenset({"LA", "La", "PA"})
+_COLOUR_MODES = frozenset({"RGB", "RGBA", "RGBa", "RGBX"})
+
+
+def is_image_file(path: Path) -> bool:
+    """Whether ``path`` has one of :data:`IMAGE_SUFFIXES` (any case)."""
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def _open(path: str | Path) -> Image.Image:
+    """Open and fully decode ``path``; any failure becomes a ``PixelwiseError``."""
+    try:
+        image = Image.open(path)
+        image.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise PixelwiseError(f"cannot read image '{path}': {reason}") from error
+    return image
+
+
+def read_image(path: str | Path, channels: int = 3) -> np.ndarray:
+    """Read an image as ``(H, W, channels)`` uint8; ``channels`` is 3 (RGB) or 1 (gray)."""
+    if channels not in (1, 3):
+        raise PixelwiseError(f"image channels must be 1 or 3, got {channels}")
+    with _open(path) as image:
+        array = np.asarray(image.convert("RGB" if channels == 3 else "L"))
+    return array if channels == 3 else array[:, :, None]
+
+
+def read_mask(path: str | Path) -> np.ndarray:
+    """Read a mask's stored values as ``(H, W)`` int64, without any mapping.
+
+    Palette ("P") images give their palette indices, grayscale and 16/32-bit images
+    their values. An RGB(A) mask whose R, G and B are equal everywhere gives that one
+    channel (alpha is dropped); a truly colour mask is an error.
+    """
+    with _open(path) as image:
+        mode = image.mode
+        if mode in _INDEX_MODES:
+            return np.asarray(image).astype(np.int64)
+        if mode in _INDEX_WITH_ALPHA_MODES:
+            return np.asarray(image.getchannel(0)).astype(np.int64)
+        if mode not in _COLOUR_MODES:
+            raise PixelwiseError(f"cannot read mask '{path}': unsupported image mode {mode!r}")
+        rgb = np.asarray(image.convert("RGB"))
+    if not ((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 0] == rgb[..., 2]).all()):
+        raise PixelwiseError(
+            f"mask '{path}' is a colour image; colour masks need a colour map, which is "
+            "not supported yet: save masks as index, palette or grayscale PNGs"
+        )
+    return rgb[..., 0].astype(np.int64)
+
+
+def write_png_atomic(
+    path: str | Path,
+    array: np.ndarray,
+    palette: Sequence[tuple[int, int, int]] | None = None,
+) -> None:
+    """Write uint8 ``(H, W)`` or ``(H, W, 3)`` ``array`` as a PNG at ``path``, atomically.
+
+    The PNG goes to a temporary file in the same folder, which then replaces ``path``,
+    so readers never see a half-written file. With ``palette`` (at most 256 RGB
+    colours) a ``(H, W)`` array is saved as a palette ("P") image. Parent folders are
+    created.
+    """
+    if array.dtype != np.uint8 or not (
+        array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3)
+    ):
+        raise ValueError(f"expected uint8 (H, W) or (H, W, 3), got {array.dtype} {array.shape}")
+    image = Image.fromarray(array)
+    if palette is not None:
+        if array.ndim != 2 or len(palette) > 256:
+            raise ValueError("a palette needs a (H, W) array and at most 256 colours")
+        image = image.convert("P")
+        image.putpalette([value for colour in palette for value in colour])
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
+    except OSError as error:
+        raise PixelwiseError(f"cannot write '{path}': {error.strerror or error}") from error
+    try:
+        with os.fdopen(handle, "wb") as file:
+            image.save(file, format="PNG")
+        os.replace(temporary, path)
+    except OSError as error:
+        Path(temporary).unlink(missing_ok=True)
+        raise PixelwiseError(f"cannot write '{path}': {error.strerror or error}") from error
+
+
+def list_images(folder_or_files: Iterable[str | Path] | str | Path) -> list[Path]:
+    """Expand folders (sorted, not recursive, image suffixes only) and image files.
+
+    A single path is accepted as well as an iterable of paths. The result keeps the
+    order of the arguments. A missing path, a file that is not an image, or no images
+    at all raise ``PixelwiseError``.
+    """
+    if isinstance(folder_or_files, (str, os.PathLike)):
+        folder_or_files = [folder_or_files]
+    paths = [Path(p) for p in folder_or_files]
+    images: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            images.extend(sorted(p for p in path.iterdir() if p.is_file() and is_image_file(p)))
+        elif path.is_file() and is_image_file(path):
+            images.append(path)
+        elif path.exists():
+            suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
+            raise PixelwiseError(f"'{path}' is not an image file (expected {suffixes})")
+        else:
+            raise PixelwiseError(f"'{path}' does not exist")
+    if not images:
+        names = ", ".join(f"'{p}'" for p in paths) or "(nothing given)"
+        raise PixelwiseError(f"no image files found in {names}")
+    return images

@@ -1,0 +1,58 @@
+"""The Lightning data module: training and validation loaders over pixelwise datasets."""
+
+from __future__ import annotations
+
+import lightning.pytorch as pl
+import torch
+from torch.utils.data import DataLoader
+
+from pixelwise.data.base import SegmentationDataset
+from pixelwise.data.transforms import Normalization, TensorDataset, train_augmentation
+
+
+def default_workers(accelerator_is_gpu: bool) -> int:
+    """Loader processes: none on the CPU (compute uses the cores), up to 8 beside a GPU."""
+    if not accelerator_is_gpu:
+        return 0
+    return min(8, torch.multiprocessing.cpu_count())
+
+
+class SegmentationDataModule(pl.LightningDataModule):
+    """Shuffled, augmented training batches; whole validation images one at a time.
+
+    Validation images keep their own sizes, so the validation batch size is 1.
+    """
+
+    def __init__(
+        self,
+        train: SegmentationDataset,
+        val: SegmentationDataset,
+        normalization: Normalization,
+        batch_size: int,
+        crop: tuple[int, int] | None,
+        num_workers: int,
+        seed: int,
+    ) -> None:
+        super().__init__()
+        augmentation = train_augmentation(crop, train.info.ignore_index, seed)
+        self.train_set = TensorDataset(train, normalization, augmentation)
+        self.val_set = TensorDataset(val, normalization)
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+
+    def _loader(self, dataset: TensorDataset, batch_size: int, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            drop_last=shuffle and len(dataset) > batch_size,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, 1, shuffle=False)

@@ -1,0 +1,158 @@
+"""``fit``: train a model as a :class:`RunConfig` describes, into a run directory."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
+
+from pixelwise.config import DataSection, RunConfig
+from pixelwise.data.base import SegmentationDataset
+from pixelwise.data.datasets import load_dataset
+from pixelwise.data.transforms import Normalization
+from pixelwise.engine.callbacks import MetricsCSV
+from pixelwise.engine.datamodule import SegmentationDataModule, default_workers
+from pixelwise.engine.module import SegmentationModule
+from pixelwise.errors import PixelwiseError
+from pixelwise.models import build_model
+from pixelwise.models.saving import ModelCard, save_model
+from pixelwise.rundir import RunDir
+
+# Lightning announces its hardware choices at INFO on every run; keep warnings only.
+logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+
+
+class TrainingProgress(TQDMProgressBar):
+    """Lightning's progress bar for the training epochs, without a second bar for validation."""
+
+    def init_validation_tqdm(self):
+        bar = super().init_validation_tqdm()
+        bar.disable = True
+        return bar
+
+
+def load_split(data: DataSection, split: str) -> SegmentationDataset:
+    """One split of the configured dataset, with every sample checked up front."""
+    dataset = load_dataset(data.name, split, root=data.root, **data.options_for(split))
+    validate = getattr(dataset, "validate", None)
+    if validate is not None:
+        validate()
+    return dataset
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """What :func:`fit` derives from a configuration before training starts."""
+
+    train: SegmentationDataset
+    val: SegmentationDataset
+    model_config: dict
+    card: ModelCard
+
+
+def plan(config: RunConfig) -> TrainingPlan:
+    """Load and check the data, then resolve the architecture for its classes and channels."""
+    train = load_split(config.data, config.data.train_split)
+    val = load_split(config.data, config.data.val_split)
+    if train.info.classes != val.info.classes:
+        raise PixelwiseError(
+            f"train and val splits disagree on classes: {train.info.classes} vs {val.info.classes}"
+        )
+    info = train.info
+    model = build_model(
+        config.model.name,
+        num_classes=info.num_classes,
+        in_channels=info.channels,
+        encoder=config.model.encoder,
+        **config.model.options,
+    )
+    card = ModelCard(model.config, info, Normalization.default(info.channels))
+    return TrainingPlan(train, val, model.config, card)
+
+
+def _prepare_run_dir(run: RunDir, resume: bool, overwrite: bool) -> None:
+    if resume:
+        if not run.last_checkpoint.exists():
+            raise PixelwiseError(f"nothing to resume: '{run.last_checkpoint}' not found")
+        return
+    if run.holds_run() and not overwrite:
+        raise PixelwiseError(
+            f"'{run.root}' already holds a run; pass --resume to continue it, "
+            "--overwrite to replace it, or choose another --out"
+        )
+    for path in (run.checkpoints, run.model, run.metrics_csv, *run.root.glob("eval-*")):
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _trainer(config: RunConfig, run: RunDir, progress: bool) -> tuple[pl.Trainer, ModelCheckpoint]:
+    checkpoint = ModelCheckpoint(
+        dirpath=run.checkpoints, filename="best", monitor="val_miou", mode="max", save_last=True
+    )
+    callbacks: list[pl.Callback] = [checkpoint, MetricsCSV(run.metrics_csv)]
+    if progress:
+        callbacks.append(TrainingProgress(refresh_rate=5))
+    trainer = pl.Trainer(
+        max_epochs=config.train.epochs,
+        accelerator=config.train.accelerator,
+        devices=config.train.devices,
+        precision=config.train.precision,
+        callbacks=callbacks,
+        logger=False,
+        enable_model_summary=False,
+        enable_progress_bar=progress,
+        num_sanity_val_steps=0,
+        default_root_dir=run.root,
+    )
+    return trainer, checkpoint
+
+
+def fit(
+    config: RunConfig, resume: bool = False, overwrite: bool = False, progress: bool = True
+) -> RunDir:
+    """Train into the run directory ``config.out``.
+
+    It leaves ``config.yaml``, ``metrics.csv``, ``checkpoints/`` and ``model/`` there.
+
+    ``model/`` holds the weights of the epoch with the best validation mIoU.
+    ``resume`` continues from ``checkpoints/last.ckpt``.
+    """
+    run = RunDir(Path(config.out))
+    _prepare_run_dir(run, resume, overwrite)
+    pl.seed_everything(config.seed, workers=True, verbose=False)
+    prepared = plan(config)
+    config.save(run.config)
+    trainer, checkpoint = _trainer(config, run, progress)
+    module = SegmentationModule(
+        prepared.model_config,
+        ignore_index=prepared.card.info.ignore_index,
+        lr=config.train.lr,
+        weight_decay=config.train.weight_decay,
+        loss=config.train.loss,
+        class_weights=config.train.class_weights,
+    )
+    workers = config.data.num_workers
+    if workers is None:
+        workers = default_workers(trainer.accelerator.__class__.__name__ == "CUDAAccelerator")
+    data = SegmentationDataModule(
+        prepared.train,
+        prepared.val,
+        prepared.card.normalization,
+        batch_size=config.data.batch_size,
+        crop=tuple(config.data.crop) if config.data.crop else None,
+        num_workers=workers,
+        seed=config.seed,
+    )
+    trainer.fit(module, datamodule=data, ckpt_path=run.last_checkpoint if resume else None)
+    if checkpoint.best_model_path:
+        module = SegmentationModule.load_from_checkpoint(
+            checkpoint.best_model_path, map_location="cpu"
+        )
+    save_model(run.model, module.model.cpu(), prepared.card)
+    return run

@@ -1,0 +1,77 @@
+"""The Lightning module: one segmentation model, its loss, optimiser and validation metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+
+from pixelwise.losses import build_loss
+from pixelwise.metrics import ConfusionMatrix
+from pixelwise.models import build_model
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+class SegmentationModule(pl.LightningModule):
+    """Trains ``build_model(**model_config)`` with AdamW and a per-step cosine schedule.
+
+    Batches are ``(images (N, C, H, W) float, masks (N, H, W) int64)``. Validation
+    accumulates one dataset-level confusion matrix per epoch and logs ``val_miou``
+    (the checkpoint monitor), ``val_pixel_accuracy`` and ``val_loss``.
+    """
+
+    def __init__(
+        self,
+        model_config: dict[str, Any],
+        ignore_index: int,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+        loss: str = "ce",
+        class_weights: Sequence[float] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = build_model(**model_config)
+        num_classes = model_config["num_classes"]
+        self.criterion = build_loss(loss, num_classes, ignore_index, class_weights)
+        self.confusion = ConfusionMatrix(num_classes, ignore_index)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        images, masks = batch
+        loss = self.criterion(self(images), masks)
+        self.log(
+            "train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(images)
+        )
+        return loss
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        images, masks = batch
+        logits = self(images)
+        self.log("val_loss", self.criterion(logits, masks), on_epoch=True, batch_size=len(images))
+        self.confusion.update(logits, masks)
+
+    def on_validation_epoch_start(self) -> None:
+        self.confusion.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        scores = self.confusion.compute()
+        self.log("val_miou", _finite(scores.miou), prog_bar=True)
+        self.log("val_pixel_accuracy", _finite(scores.pixel_accuracy))
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        hp = self.hparams
+        optimizer = torch.optim.AdamW(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+        steps = max(1, int(self.trainer.estimated_stepping_batches))
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+def _finite(value: float) -> float:
+    """NaN (nothing to score) logs as 0 so that checkpoint selection stays well defined."""
+    return 0.0 if value != value else value

@@ -1,0 +1,85 @@
+"""``Segmenter``: a trained model together with its pre- and post-processing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from pixelwise.data.base import DatasetInfo
+from pixelwise.data.io import read_image
+from pixelwise.errors import PixelwiseError
+from pixelwise.models.saving import ModelCard, load_model
+
+ImageLike = str | Path | Image.Image | np.ndarray
+
+
+def as_channels(image: np.ndarray, channels: int) -> np.ndarray:
+    """``(H, W)`` or ``(H, W, C)`` uint8 -> ``(H, W, channels)`` uint8 (RGB <-> luma as needed)."""
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3 or image.dtype != np.uint8:
+        raise PixelwiseError(
+            f"expected an (H, W) or (H, W, C) uint8 image, got shape {image.shape} {image.dtype}"
+        )
+    have = image.shape[2]
+    if have == 4:
+        image, have = image[:, :, :3], 3
+    if have == channels:
+        return image
+    if have == 1:
+        return np.repeat(image, channels, axis=2)
+    if have == 3 and channels == 1:
+        return np.asarray(Image.fromarray(image).convert("L"))[:, :, None]
+    raise PixelwiseError(f"cannot convert a {have}-channel image to {channels} channels")
+
+
+class Segmenter:
+    """Predict per-pixel class labels for images of any size.
+
+    ``predict`` takes a path, a PIL image or a uint8 array ``(H, W[, C])`` and
+    returns ``(H, W)`` labels: uint8 when there are at most 256 classes, else int32.
+    """
+
+    def __init__(self, model: nn.Module, card: ModelCard, device: str | torch.device | None = None):
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model = model.to(self.device).eval()
+        self.card = card
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device | None = None) -> Segmenter:
+        """Load a saved-model folder or a run directory."""
+        model, card = load_model(path)
+        return cls(model, card, device)
+
+    @property
+    def info(self) -> DatasetInfo:
+        return self.card.info
+
+    def to_array(self, image: ImageLike) -> np.ndarray:
+        """Any accepted image form -> ``(H, W, channels)`` uint8 for this model."""
+        channels = self.info.channels
+        if isinstance(image, (str, Path)):
+            return read_image(image, channels=channels)
+        if isinstance(image, Image.Image):
+            image = np.asarray(image.convert("RGB" if channels == 3 else "L"))
+        return as_channels(np.asarray(image), channels)
+
+    @torch.inference_mode()
+    def logits(self, image: ImageLike) -> torch.Tensor:
+        """Raw class scores ``(num_classes, H, W)`` float32 on the model's device."""
+        x = self.card.normalization.to_tensor(self.to_array(image))
+        return self.model(x[None].to(self.device))[0].float()
+
+    def predict(self, image: ImageLike) -> np.ndarray:
+        """Class labels ``(H, W)`` for one image."""
+        labels = self.logits(image).argmax(dim=0).cpu().numpy()
+        return labels.astype(np.uint8 if self.info.num_classes <= 256 else np.int32)
+
+
+def load(path: str | Path, device: str | torch.device | None = None) -> Segmenter:
+    """Load a saved model (or the model of a run directory) as a :class:`Segmenter`."""
+    return Segmenter.load(path, device)

@@ -1,0 +1,94 @@
+"""Small building blocks shared by the architectures: conv-norm-act, fusion, size alignment."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pixelwise.errors import PixelwiseError
+
+NORMS = ("batch", "none")
+FUSIONS = ("concat", "sum")
+
+
+def check_choice(kind: str, value: str, choices: tuple[str, ...]) -> str:
+    """Return ``value`` if it is one of ``choices``; else raise an error naming both."""
+    if value not in choices:
+        raise PixelwiseError(f"unknown {kind} {value!r}; choose from: {', '.join(choices)}")
+    return value
+
+
+class ConvNormAct(nn.Sequential):
+    """Conv2d (same padding) -> BatchNorm (optional) -> ReLU.
+
+    ``(N, in, H, W) -> (N, out, H/s, W/s)`` for stride ``s``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        dilation: int = 1,
+        norm: str = "batch",
+    ) -> None:
+        check_choice("norm", norm, NORMS)
+        padding = dilation * (kernel_size - 1) // 2
+        layers: list[nn.Module] = [
+            nn.Conv2d(
+                in_channels,
+                out_channels,
+                kernel_size,
+                stride=stride,
+                padding=padding,
+                dilation=dilation,
+                bias=norm == "none",
+            )
+        ]
+        if norm == "batch":
+            layers.append(nn.BatchNorm2d(out_channels))
+        layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
+
+
+class Fusion(nn.Module):
+    """Merge a decoder map with a skip map of the same H×W.
+
+    ``concat`` (skip connection): ``(N, a, H, W), (N, b, H, W) -> (N, a + b, H, W)``.
+    ``sum`` (short-cut): both ``(N, a, H, W) -> (N, a, H, W)``.
+    """
+
+    def __init__(self, mode: str = "concat") -> None:
+        super().__init__()
+        self.mode = check_choice("fusion", mode, FUSIONS)
+
+    def out_channels(self, decoder_channels: int, skip_channels: int) -> int:
+        """Channel count of the fused map."""
+        if self.mode == "concat":
+            return decoder_channels + skip_channels
+        if decoder_channels != skip_channels:
+            raise ValueError(
+                f"sum fusion needs equal channels, got {decoder_channels} and {skip_channels}"
+            )
+        return decoder_channels
+
+    def forward(self, decoder: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        if self.mode == "concat":
+            return torch.cat([skip, decoder], dim=1)
+        return decoder + skip
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Zero-pad ``(N, C, H, W)`` on the bottom and right so H and W divide by ``multiple``."""
+    h, w = x.shape[-2:]
+    pad_h, pad_w = -h % multiple, -w % multiple
+    if pad_h == 0 and pad_w == 0:
+        return x
+    return F.pad(x, (0, pad_w, 0, pad_h))
+
+
+def crop_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Crop ``(N, C, H', W')`` back to the top-left ``size = (H, W)``."""
+    return x[..., : size[0], : size[1]]

@@ -1,0 +1,102 @@
+"""Architecture names -> builders, and ``build_model``, the one way models are made."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+from pixelwise.errors import PixelwiseError
+
+Builder = Callable[..., nn.Module]
+_MODELS: dict[str, tuple[Builder, str]] = {}
+
+
+def register(name: str, description: str) -> Callable[[Builder], Builder]:
+    """Decorator: make ``builder`` available to :func:`build_model` as ``name``."""
+
+    def add(builder: Builder) -> Builder:
+        _MODELS[name] = (builder, description)
+        return builder
+
+    return add
+
+
+def _load_architectures() -> None:
+    """Import the architecture modules, which register themselves."""
+    from pixelwise.models import unet  # noqa: F401
+
+
+def list_models() -> dict[str, str]:
+    """Registered architecture names, sorted, each with a one-line description."""
+    _load_architectures()
+    return {name: _MODELS[name][1] for name in sorted(_MODELS)}
+
+
+def list_encoders() -> list[str]:
+    """Names accepted as ``encoder=``; the built-in U-Net needs none."""
+    return []
+
+
+def _builder(name: str) -> Builder:
+    models = list_models()
+    if name not in models:
+        raise PixelwiseError(f"unknown model {name!r}; choose from: {', '.join(models)}")
+    return _MODELS[name][0]
+
+
+def _check_encoder(name: str, encoder: str | None, builder: Builder) -> None:
+    if encoder is None:
+        return
+    if encoder not in list_encoders():
+        available = ", ".join(list_encoders()) or "none are available"
+        raise PixelwiseError(f"unknown encoder {encoder!r}; {available}")
+    if "encoder" not in inspect.signature(builder).parameters:
+        raise PixelwiseError(f"model {name!r} does not take an encoder")
+
+
+def resolve_config(name: str, num_classes: int, in_channels: int = 3, **options: Any) -> dict:
+    """The complete keyword set, defaults filled in, that :func:`build_model` would use."""
+    builder = _builder(name)
+    signature = inspect.signature(builder)
+    try:
+        bound = signature.bind(num_classes=num_classes, in_channels=in_channels, **options)
+    except TypeError:
+        unknown = sorted(set(options) - set(signature.parameters))
+        valid = ", ".join(
+            p for p in signature.parameters if p not in ("num_classes", "in_channels")
+        )
+        raise PixelwiseError(
+            f"model {name!r} has no option {', '.join(map(repr, unknown))}; options: {valid}"
+        ) from None
+    bound.apply_defaults()
+    return {"name": name, **bound.arguments}
+
+
+def build_model(
+    name: str,
+    num_classes: int,
+    in_channels: int = 3,
+    encoder: str | None = None,
+    **options: Any,
+) -> nn.Module:
+    """Build architecture ``name``.
+
+    Float ``(N, in_channels, H, W)`` in, logits ``(N, num_classes, H, W)`` out.
+
+    Logits come back at the input's own size for any H and W. ``model.config`` is
+    the dict that rebuilds the same model: ``build_model(**model.config)``.
+    """
+    builder = _builder(name)
+    _check_encoder(name, encoder, builder)
+    if encoder is not None:
+        options["encoder"] = encoder
+    config = resolve_config(name, num_classes, in_channels, **options)
+    try:
+        model = builder(**{k: v for k, v in config.items() if k != "name"})
+    except ValueError as err:
+        raise PixelwiseError(f"model {name!r}: {err}") from None
+    model.config = config
+    return model
