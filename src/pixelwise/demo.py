@@ -23,14 +23,14 @@ def demo_config(
     size: int = 64,
     epochs: int = 12,
 ) -> RunConfig:
-    """The demo's run: a narrow 3-level U-Net on generated shapes, sized for 2 CPU cores."""
+    """The demo's run: a narrow 4-level U-Net on generated shapes, sized for 2 CPU cores."""
     return RunConfig(
-        model=ModelSection("unet", options={"base_width": 16, "depth": 3}),
+        model=ModelSection("unet", options={"base_width": 16, "depth": 4}),
         data=DataSection(
             "synthetic",
             options={"size": size, "seed": seed},
             split_options={"train": {"num_images": num_train}, "val": {"num_images": num_val}},
-            batch_size=16,
+            batch_size=8,
         ),
         train=TrainSection(epochs=epochs, lr=3e-3, accelerator="cpu"),
         seed=seed,

@@ -35,7 +35,8 @@ class Normalization:
 
     def to_tensor(self, image: np.ndarray) -> torch.Tensor:
         """``(H, W, C)`` uint8 -> ``(C, H, W)`` float32, normalised."""
-        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
+        pixels = np.require(image, np.uint8, ["C_CONTIGUOUS", "WRITEABLE"])
+        x = torch.from_numpy(pixels).permute(2, 0, 1).float().div_(255.0)
         mean = torch.tensor(self.mean, dtype=torch.float32).view(-1, 1, 1)
         std = torch.tensor(self.std, dtype=torch.float32).view(-1, 1, 1)
         return x.sub_(mean).div_(std)

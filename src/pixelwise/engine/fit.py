@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import lightning.pytorch as pl
+from lightning.pytorch.accelerators import CUDAAccelerator
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 
 from pixelwise.config import DataSection, RunConfig
@@ -19,6 +20,7 @@ from pixelwise.engine.datamodule import SegmentationDataModule, default_workers
 from pixelwise.engine.module import SegmentationModule
 from pixelwise.errors import PixelwiseError
 from pixelwise.models import build_model
+from pixelwise.models.registry import check_model_name
 from pixelwise.models.saving import ModelCard, save_model
 from pixelwise.rundir import RunDir
 
@@ -56,6 +58,7 @@ class TrainingPlan:
 
 def plan(config: RunConfig) -> TrainingPlan:
     """Load and check the data, then resolve the architecture for its classes and channels."""
+    check_model_name(config.model.name)
     train = load_split(config.data, config.data.train_split)
     val = load_split(config.data, config.data.val_split)
     if train.info.classes != val.info.classes:
@@ -139,7 +142,7 @@ def fit(
     )
     workers = config.data.num_workers
     if workers is None:
-        workers = default_workers(trainer.accelerator.__class__.__name__ == "CUDAAccelerator")
+        workers = default_workers(isinstance(trainer.accelerator, CUDAAccelerator))
     data = SegmentationDataModule(
         prepared.train,
         prepared.val,

@@ -40,10 +40,15 @@ def list_encoders() -> list[str]:
     return []
 
 
-def _builder(name: str) -> Builder:
+def check_model_name(name: str) -> None:
+    """Raise a user error unless ``name`` is a registered architecture."""
     models = list_models()
     if name not in models:
         raise PixelwiseError(f"unknown model {name!r}; choose from: {', '.join(models)}")
+
+
+def _builder(name: str) -> Builder:
+    check_model_name(name)
     return _MODELS[name][0]
 
 

@@ -1,0 +1,91 @@
+"""Saved-model folders and the Segmenter: round trips, input forms, bad folders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import pixelwise
+from pixelwise.data.base import DatasetInfo, default_colours
+from pixelwise.data.transforms import Normalization
+from pixelwise.errors import PixelwiseError
+from pixelwise.models.saving import ModelCard, save_model
+
+
+def saved_model(folder: Path, channels: int = 3, num_classes: int = 3) -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = pixelwise.build_model("unet", num_classes, in_channels=channels, base_width=4, depth=2)
+    with torch.no_grad():  # make BatchNorm statistics non-trivial, so a lost buffer would show
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+    info = DatasetInfo(tuple(f"c{i}" for i in range(num_classes)), default_colours(num_classes))
+    info = DatasetInfo(info.classes, info.colours, ignore_index=255, channels=channels)
+    save_model(folder, model, ModelCard(model.config, info, Normalization.default(channels)))
+    return model.eval()
+
+
+def test_round_trip_gives_identical_predictions(tmp_path: Path) -> None:
+    model = saved_model(tmp_path / "m")
+    segmenter = pixelwise.load(tmp_path / "m", device="cpu")
+    image = np.random.default_rng(0).integers(0, 256, (23, 37, 3), dtype=np.uint8)
+    x = Normalization.default(3).to_tensor(image)[None]
+    with torch.no_grad():
+        expected = model(x)[0].argmax(0).numpy()
+    labels = segmenter.predict(image)
+    assert labels.shape == (23, 37) and labels.dtype == np.uint8
+    np.testing.assert_array_equal(labels, expected)
+    assert torch.equal(segmenter.logits(image), model(x)[0])
+
+
+def test_predict_accepts_path_pil_and_array(tmp_path: Path) -> None:
+    saved_model(tmp_path / "m")
+    segmenter = pixelwise.load(tmp_path / "m", device="cpu")
+    image = np.random.default_rng(1).integers(0, 256, (19, 21, 3), dtype=np.uint8)
+    Image.fromarray(image).save(tmp_path / "x.png")
+    from_array = segmenter.predict(image)
+    np.testing.assert_array_equal(segmenter.predict(tmp_path / "x.png"), from_array)
+    np.testing.assert_array_equal(segmenter.predict(Image.fromarray(image)), from_array)
+
+
+def test_grayscale_model_takes_rgb_input(tmp_path: Path) -> None:
+    saved_model(tmp_path / "m", channels=1)
+    segmenter = pixelwise.load(tmp_path / "m", device="cpu")
+    gray = np.random.default_rng(2).integers(0, 256, (16, 16), dtype=np.uint8)
+    rgb = np.repeat(gray[:, :, None], 3, axis=2)
+    np.testing.assert_array_equal(segmenter.predict(rgb), segmenter.predict(gray))
+
+
+def test_folder_holds_json_and_safetensors_only(tmp_path: Path) -> None:
+    saved_model(tmp_path / "m")
+    files = sorted(p.name for p in (tmp_path / "m").iterdir())
+    assert files == ["config.json", "model.safetensors"]
+    card = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert card["architecture"]["name"] == "unet"
+    assert card["classes"] == ["c0", "c1", "c2"] and card["ignore_index"] == 255
+    assert len(card["normalization"]["mean"]) == 3
+
+
+def test_saving_again_replaces_the_folder(tmp_path: Path) -> None:
+    saved_model(tmp_path / "m", num_classes=3)
+    saved_model(tmp_path / "m", num_classes=5)
+    assert pixelwise.load(tmp_path / "m").info.num_classes == 5
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]  # no staging or backup left behind
+
+
+def test_bad_model_folders_name_the_path(tmp_path: Path) -> None:
+    with pytest.raises(PixelwiseError, match="not found"):
+        pixelwise.load(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(PixelwiseError, match="empty"):
+        pixelwise.load(tmp_path / "empty")
+    saved_model(tmp_path / "m")
+    (tmp_path / "m" / "config.json").write_text("{not json")
+    with pytest.raises(PixelwiseError, match=r"config\.json"):
+        pixelwise.load(tmp_path / "m")
