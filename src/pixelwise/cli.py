@@ -166,7 +166,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from pixelwise.report.table import per_class_table
 
     started = time.perf_counter()
-    config = demo_config(args.out, args.seed, args.num_train, args.num_val, args.size, args.epochs)
+    given = {k: v for k, v in vars(args).items() if k not in ("command", "handler")}
+    config = demo_config(**given)
     run, evaluation, picture = run_demo(config)
     print(per_class_table(evaluation.scores))
     print(f"run directory: {run.root}\nmetrics: {evaluation.metrics_path}\npicture: {picture}")
@@ -184,12 +185,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", help="train and evaluate a U-Net on generated shapes (CPU, minutes)"
     )
-    demo.add_argument("--out", default="runs/demo", help="run directory (default: runs/demo)")
-    demo.add_argument("--seed", type=int, default=0, help="seed for data, weights and order")
-    demo.add_argument("--num-train", type=int, default=1024, help="training images")
-    demo.add_argument("--num-val", type=int, default=200, help="validation images")
-    demo.add_argument("--size", type=int, default=64, help="image side in pixels")
-    demo.add_argument("--epochs", type=int, default=12, help="training epochs")
+    demo.add_argument("--out", default=argparse.SUPPRESS, help="run directory (default: runs/demo)")
+    demo.add_argument(
+        "--seed", type=int, default=argparse.SUPPRESS, help="seed for data and training"
+    )
+    demo.add_argument("--num-train", type=int, default=argparse.SUPPRESS, help="training images")
+    demo.add_argument("--num-val", type=int, default=argparse.SUPPRESS, help="validation images")
+    demo.add_argument("--size", type=int, default=argparse.SUPPRESS, help="image side in pixels")
+    demo.add_argument("--epochs", type=int, default=argparse.SUPPRESS, help="training epochs")
     demo.set_defaults(handler=cmd_demo)
 
     train = commands.add_parser("train", help="train a model into a run directory")

@@ -21,7 +21,7 @@ def demo_config(
     num_train: int = 1024,
     num_val: int = 200,
     size: int = 64,
-    epochs: int = 12,
+    epochs: int = 14,
 ) -> RunConfig:
     """The demo's run: a narrow 4-level U-Net on generated shapes, sized for 2 CPU cores."""
     return RunConfig(
@@ -32,7 +32,7 @@ def demo_config(
             split_options={"train": {"num_images": num_train}, "val": {"num_images": num_val}},
             batch_size=8,
         ),
-        train=TrainSection(epochs=epochs, lr=3e-3, accelerator="cpu"),
+        train=TrainSection(epochs=epochs, lr=1e-3, accelerator="cpu"),
         seed=seed,
         out=str(out),
     )
@@ -51,7 +51,8 @@ def write_grid(run: RunDir, data: DataSection, rows: int = 6) -> Path:
         labels = segmenter.predict(image)
         panels.append([image, colorize(mask, colours), overlay(image, labels, colours)])
     path = run.root / GRID_FILE
-    write_png_atomic(path, grid(panels))
+    scale = max(1, 192 // max(image.shape[:2]))
+    write_png_atomic(path, grid(panels, scale=scale))
     return path
 
 

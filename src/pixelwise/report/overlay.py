@@ -40,12 +40,16 @@ def overlay(
     return blended.round().astype(np.uint8)
 
 
-def grid(rows: Sequence[Sequence[np.ndarray]], gap: int = 2) -> np.ndarray:
-    """Tile equally sized ``(H, W, 3)`` uint8 panels into rows and columns with white gaps."""
-    h, w = rows[0][0].shape[:2]
+def grid(rows: Sequence[Sequence[np.ndarray]], gap: int = 2, scale: int = 1) -> np.ndarray:
+    """Tile equally sized ``(H, W, 3)`` uint8 panels into rows and columns with white gaps.
+
+    Each panel is enlarged ``scale`` times (pixel replication), so small images stay legible.
+    """
+    h, w = rows[0][0].shape[0] * scale, rows[0][0].shape[1] * scale
     cols = max(len(r) for r in rows)
     out = np.full((len(rows) * (h + gap) - gap, cols * (w + gap) - gap, 3), 255, np.uint8)
     for i, row in enumerate(rows):
         for j, panel in enumerate(row):
-            out[i * (h + gap) : i * (h + gap) + h, j * (w + gap) : j * (w + gap) + w] = panel
+            big = panel.repeat(scale, axis=0).repeat(scale, axis=1)
+            out[i * (h + gap) : i * (h + gap) + h, j * (w + gap) : j * (w + gap) + w] = big
     return out
