@@ -205,3 +205,20 @@ def test_console_script_prints_no_traceback(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [
         "error: unknown dataset 'nope'; choose from: synthetic, folder, camvid, isbi2012"
     ]
+
+
+def test_evaluate_on_folder_data_uses_the_models_classes(trained_run: Path, tmp_path: Path) -> None:
+    from pixelwise.data.synthetic import generate_shapes
+
+    images, masks = generate_shapes(3, 32, seed=9)
+    for i, (image, mask) in enumerate(zip(images, masks, strict=True)):
+        for folder, array in (("images", image), ("masks", mask)):
+            (tmp_path / folder).mkdir(exist_ok=True)
+            Image.fromarray(array).save(tmp_path / folder / f"s{i}.png")
+    out = tmp_path / "eval"
+    argv = ["evaluate", str(trained_run / "model"), "--data", "folder", "--out", str(out),
+            "--images", str(tmp_path / "images"), "--masks", str(tmp_path / "masks")]  # fmt: skip
+    assert main(argv) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["split"] == "all" and metrics["num_pixels"] == 3 * 32 * 32
+    assert list(metrics["per_class"]) == ["background", "circle", "square", "triangle"]

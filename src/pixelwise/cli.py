@@ -109,8 +109,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _eval_data(args: argparse.Namespace):
     """The data to score on: the flags, or else the data the run was trained on."""
     from pixelwise.config import DataSection, load_config
-    from pixelwise.inference.segmenter import Segmenter
-    from pixelwise.models.saving import resolve_model_dir
+    from pixelwise.models.saving import read_card, resolve_model_dir
 
     if args.data is None:
         run_config = resolve_model_dir(args.model_dir).parent / "config.yaml"
@@ -119,7 +118,7 @@ def _eval_data(args: argparse.Namespace):
         return load_config(run_config).data
     options = _data_options(args)
     if args.data == "folder":
-        info = Segmenter.load(args.model_dir, device="cpu").info
+        info = read_card(resolve_model_dir(args.model_dir)).info
         options.setdefault("classes", list(info.classes))
         options.setdefault("ignore_index", info.ignore_index)
     return DataSection(name=args.data, root=args.data_root, options=options)
