@@ -34,7 +34,8 @@ def train(
 ) -> tuple[RunDir, Evaluation]:
     """Fit as ``config`` says, then score the best model on the validation split."""
     run = fit(config, resume=resume, overwrite=overwrite, progress=progress)
-    evaluation = evaluate_model(run.root, config.data, config.data.val_split, progress=progress)
+    val_split = config.data.val_split  # checked by fit already
+    evaluation = evaluate_model(run.root, config.data, val_split, progress=progress, check=False)
     return run, evaluation
 
 
@@ -52,10 +53,14 @@ def evaluate_model(
     split: str,
     out: str | Path | None = None,
     progress: bool = True,
+    check: bool = True,
 ) -> Evaluation:
-    """Score a saved model (or a run's model) on ``split`` of ``data``; write ``metrics.json``."""
+    """Score a saved model (or a run's model) on ``split`` of ``data``; write ``metrics.json``.
+
+    ``check`` reads and checks every pair before scoring starts.
+    """
     segmenter = Segmenter.load(model_path)
-    dataset = load_split(data, split)
+    dataset = load_split(data, split, check=check)
     name = f"{data.name} {split}"
     scores = evaluate(segmenter, dataset, name=name, progress=progress)
     folder = Path(out) if out is not None else default_eval_dir(Path(model_path), split)

@@ -37,11 +37,11 @@ class TrainingProgress(TQDMProgressBar):
         return bar
 
 
-def load_split(data: DataSection, split: str) -> SegmentationDataset:
-    """One split of the configured dataset, with every sample checked up front."""
+def load_split(data: DataSection, split: str, check: bool = True) -> SegmentationDataset:
+    """One split of the configured dataset; with ``check``, every sample is read and checked now."""
     dataset = load_dataset(data.name, split, root=data.root, **data.options_for(split))
     validate = getattr(dataset, "validate", None)
-    if validate is not None:
+    if check and validate is not None:
         validate()
     return dataset
 
