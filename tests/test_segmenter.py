@@ -25,8 +25,8 @@ def saved_model(folder: Path, channels: int = 3, num_classes: int = 3) -> torch.
             if isinstance(module, torch.nn.BatchNorm2d):
                 module.running_mean.uniform_(-0.5, 0.5)
                 module.running_var.uniform_(0.5, 2.0)
-    info = DatasetInfo(tuple(f"c{i}" for i in range(num_classes)), default_colours(num_classes))
-    info = DatasetInfo(info.classes, info.colours, ignore_index=255, channels=channels)
+    names = tuple(f"c{i}" for i in range(num_classes))
+    info = DatasetInfo(names, default_colours(num_classes), ignore_index=255, channels=channels)
     save_model(folder, model, ModelCard(model.config, info, Normalization.default(channels)))
     return model.eval()
 
