@@ -13,7 +13,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from pixelwise.cli import main
+from pixelwise.cli import _train_config, build_parser, main
 
 TINY = {
     "model": {"name": "unet", "options": {"base_width": 4, "depth": 2}},
@@ -105,12 +105,54 @@ def test_models_lists_unet(capsys: pytest.CaptureFixture) -> None:
     assert "unet" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("command", ["demo", "train", "evaluate", "predict", "models"])
+@pytest.mark.parametrize("command", ["demo", "train", "evaluate", "predict", "models", "summary"])
 def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])
     assert exit_info.value.code == 0
     assert "usage: pixelwise" in capsys.readouterr().out
+
+
+def parameter_count(**options: object) -> int:
+    from pixelwise.models import build_model
+
+    return sum(p.numel() for p in build_model("unet", 21, **options).parameters())
+
+
+def test_summary_prints_a_table(capsys: pytest.CaptureFixture) -> None:
+    argv = ["summary", "unet", "--input-size", "256", "256", "--model-option", "base_width=4"]
+    assert main(argv) == 0
+    table = capsys.readouterr().out
+    assert f"parameters       {parameter_count(base_width=4):,}" in table
+    assert "receptive field  204 x 204 px" in table  # the U-Net's 4 levels fit in 256
+    assert "output stride    16" in table and "MACs" in table
+
+
+def test_summary_as_json_with_model_flags(capsys: pytest.CaptureFixture) -> None:
+    flags = ["--upsample", "bilinear", "--fusion", "sum", "--model-option", "base_width=4"]
+    assert main(["summary", "unet", "--input-size", "64", "48", *flags, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    expected = parameter_count(base_width=4, upsample="bilinear", fusion="sum")
+    assert data["parameters"] == data["trainable_parameters"] == expected
+    assert data["input_size"] == [64, 48] and data["output_stride"] == 16
+    assert data["receptive_field"] == [64, 48] and data["receptive_field_global"]
+
+
+def test_model_flags_override_the_yaml_options(tmp_path: Path) -> None:
+    config = tmp_path / "tiny.yaml"
+    model = {"name": "unet", "options": {"base_width": 4, "depth": 2, "upsample": "bicubic"}}
+    config.write_text(yaml.safe_dump({**TINY, "model": model}))
+    argv = ["train", "--config", str(config), "--upsample", "nearest", "--fusion", "sum",
+            "--output-stride", "8", "--separable", "--model-option", "depth=3"]  # fmt: skip
+    options = _train_config(build_parser().parse_args(argv)).model.options
+    assert options == {
+        "base_width": 4,
+        "depth": 3,
+        "upsample": "nearest",
+        "fusion": "sum",
+        "output_stride": 8,
+        "separable": True,
+    }
 
 
 # --- bad input: one "error:" line naming the culprit, exit status 2 ---------------------------
@@ -188,6 +230,21 @@ def test_broken_image_file(tmp_path: Path, capsys: pytest.CaptureFixture, damage
 
 def test_unknown_model(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
     fails_cleanly(["train", "--model", "unett", "--out", str(tmp_path / "r")], capsys, "unett")
+
+
+def test_summary_of_an_unknown_model(capsys: pytest.CaptureFixture) -> None:
+    fails_cleanly(["summary", "unett"], capsys, "unett", "unet")
+
+
+def test_summary_with_an_option_the_model_does_not_take(capsys: pytest.CaptureFixture) -> None:
+    fails_cleanly(["summary", "unet", "--model-option", "colour=red"], capsys, "'unet'", "colour")
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--fusion", "product"), ("--upsample", "warp")])
+def test_summary_flags_reach_the_models_option_check(
+    flag: str, value: str, capsys: pytest.CaptureFixture
+) -> None:
+    fails_cleanly(["summary", "unet", flag, value], capsys, repr(value), flag.lstrip("-"))
 
 
 def test_unknown_dataset(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:

@@ -73,8 +73,44 @@ def test_config_rebuilds_the_same_model() -> None:
     assert torch.equal(model(x), twin(x))
 
 
-def test_registry_lists_unet() -> None:
-    assert "unet" in list_models()
+# A small sample of options per registered architecture; every registered name needs one.
+SAMPLE_OPTIONS: dict[str, dict] = {
+    "deeplabv3": {"encoder": "resnet18", "output_stride": 16, "separable": True},
+    "deeplabv3plus": {"encoder": "mobilenet_v2", "output_stride": 8},
+    "fcn32s": {"encoder": "resnet18", "fc_width": 16, "upsample": "pixel_shuffle"},
+    "fcn16s": {"encoder": "mobilenet_v2", "fc_width": 16, "fc_kernel": 3, "fusion": "concat"},
+    "fcn8s": {"encoder": "resnet18", "fc_width": 16, "upsample": "bed_of_nails"},
+    "lraspp": {"encoder": "mobilenet_v2", "inter_channels": 16},
+    "patch": {"width": 4, "hidden": 8, "patch_size": 19},
+    "pspnet": {"encoder": "resnet18", "output_stride": 16, "channels": 16, "bins": [1, 2, 4]},
+    "segnet": {"encoder": "vgg16", "upsample": "bilinear", "separable": True},
+    "segnet_basic": {"width": 8, "depth": 3},
+    "unet": {"encoder": "resnet18", "decoder_channels": [16, 8, 8, 4, 4], "fusion": "sum"},
+}
+
+
+def test_every_registered_model_has_a_sample() -> None:
+    assert set(SAMPLE_OPTIONS) == set(list_models())
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLE_OPTIONS))
+def test_every_model_keeps_odd_sizes_trains_and_is_deterministic(name: str) -> None:
+    """Forward 97×131, backward without NaN, eval twice equal, config rebuilds it."""
+    torch.manual_seed(0)
+    model = build_model(name, 3, **SAMPLE_OPTIONS[name])
+    x = torch.randn(2, 3, 97, 131)  # batch 2: BatchNorm after global pooling needs two
+    model(x).square().mean().backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    model.eval()
+    with torch.no_grad():
+        first, second = model(x[:1]), model(x[:1])
+        twin = build_model(**model.config)
+        twin.load_state_dict(model.state_dict())
+        rebuilt = twin.eval()(x[:1])
+    assert first.shape == (1, 3, 97, 131)
+    assert torch.isfinite(first).all()
+    assert torch.equal(first, second) and torch.equal(first, rebuilt)
 
 
 @pytest.mark.parametrize(
@@ -84,7 +120,8 @@ def test_registry_lists_unet() -> None:
         ({"name": "unet", "widht": 3}, "'widht'"),
         ({"name": "unet", "upsample": "cubic"}, "unknown upsample mode 'cubic'"),
         ({"name": "unet", "fusion": "product"}, "unknown fusion 'product'"),
-        ({"name": "unet", "encoder": "resnet34"}, "unknown encoder 'resnet34'"),
+        ({"name": "unet", "encoder": "resnet35"}, "unknown encoder 'resnet35'"),
+        ({"name": "patch", "encoder": "resnet18"}, "does not take an encoder"),
         ({"name": "unet", "depth": 0}, "depth"),
     ],
 )

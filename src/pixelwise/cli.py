@@ -53,16 +53,43 @@ def _int_list(text: str, flag: str) -> list[int]:
         raise PixelwiseError(f"{flag} expects comma-separated integers, got {text!r}") from None
 
 
-def _model_options(pairs: list[str]) -> dict[str, Any]:
+def _model_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model options (a model rejects those it does not take)")
+    group.add_argument(
+        "--model-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="architecture option, e.g. base_width=32 (repeatable)",
+    )
+    group.add_argument("--upsample", metavar="MODE", help="upsampling, e.g. bilinear, transposed")
+    group.add_argument("--fusion", metavar="concat|sum", help="how skip connections are merged")
+    group.add_argument("--output-stride", type=int, metavar="N", help="encoder output stride")
+    group.add_argument(
+        "--separable",
+        action="store_true",
+        default=None,
+        help="depthwise-separable convolutions",
+    )
+
+
+def _model_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Model options from ``--model-option KEY=VALUE`` pairs; the named flags win over them."""
     import yaml
 
     options = {}
-    for pair in pairs:
+    for pair in args.model_option:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise PixelwiseError(f"--model-option expects KEY=VALUE, got {pair!r}")
         options[key] = yaml.safe_load(value)
-    return options
+    named = {
+        "upsample": args.upsample,
+        "fusion": args.fusion,
+        "output_stride": args.output_stride,
+        "separable": args.separable,
+    }
+    return options | {key: value for key, value in named.items() if value is not None}
 
 
 def _train_config(args: argparse.Namespace):
@@ -91,7 +118,7 @@ def _train_config(args: argparse.Namespace):
         "out": args.out,
     }
     overrides |= {f"data.options.{k}": v for k, v in _data_options(args).items()}
-    overrides |= {f"model.options.{k}": v for k, v in _model_options(args.model_option).items()}
+    overrides |= {f"model.options.{k}": v for k, v in _model_options(args).items()}
     return merge(config, overrides)
 
 
@@ -158,6 +185,19 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_summary(args: argparse.Namespace) -> int:
+    import json
+
+    from pixelwise.models import build_model
+    from pixelwise.models.summary import summary
+
+    options = _model_options(args)
+    model = build_model(args.model, args.num_classes, encoder=args.encoder, **options).eval()
+    result = summary(model, args.input_size)
+    print(json.dumps(result.to_dict(), indent=2) if args.json else result)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import time
 
@@ -198,13 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", help="YAML run configuration; flags override it")
     train.add_argument("--model", help="architecture (see `pixelwise models`)")
     train.add_argument("--encoder", help="encoder name, for models that take one")
-    train.add_argument(
-        "--model-option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="architecture option, e.g. base_width=32 (repeatable)",
-    )
+    _model_flags(train)
     _data_flags(train, required=False)
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
@@ -238,6 +272,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = commands.add_parser("models", help="list architectures and encoders")
     models.set_defaults(handler=cmd_models)
+
+    summary = commands.add_parser(
+        "summary", help="parameters, MACs, receptive field and output stride of a model"
+    )
+    summary.add_argument("model", metavar="NAME", help="architecture (see `pixelwise models`)")
+    summary.add_argument("--encoder", help="encoder name, for models that take one")
+    summary.add_argument(
+        "--input-size",
+        type=int,
+        nargs=2,
+        default=[512, 512],
+        metavar=("H", "W"),
+        help="input height and width (default: 512 512)",
+    )
+    summary.add_argument("--num-classes", type=int, default=21, help="output classes (default: 21)")
+    _model_flags(summary)
+    summary.add_argument("--json", action="store_true", help="print the summary as JSON")
+    summary.set_defaults(handler=cmd_summary)
     return parser
 
 

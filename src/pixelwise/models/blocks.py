@@ -19,10 +19,18 @@ def check_choice(kind: str, value: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _norm_act(channels: int, norm: str) -> list[nn.Module]:
+    """BatchNorm (unless ``norm="none"``) followed by an in-place ReLU."""
+    layers: list[nn.Module] = [nn.BatchNorm2d(channels)] if norm == "batch" else []
+    return [*layers, nn.ReLU(inplace=True)]
+
+
 class ConvNormAct(nn.Sequential):
     """Conv2d (same padding) -> BatchNorm (optional) -> ReLU.
 
-    ``(N, in, H, W) -> (N, out, H/s, W/s)`` for stride ``s``.
+    ``(N, in, H, W) -> (N, out, H/s, W/s)`` for stride ``s``. With ``separable=True``
+    the convolution is depthwise-separable (MobileNet): a depthwise ``k×k`` convolution
+    with its own norm and ReLU, then a pointwise 1×1 convolution to ``out`` channels.
     """
 
     def __init__(
@@ -33,24 +41,26 @@ class ConvNormAct(nn.Sequential):
         stride: int = 1,
         dilation: int = 1,
         norm: str = "batch",
+        separable: bool = False,
     ) -> None:
         check_choice("norm", norm, NORMS)
-        padding = dilation * (kernel_size - 1) // 2
-        layers: list[nn.Module] = [
-            nn.Conv2d(
-                in_channels,
-                out_channels,
-                kernel_size,
-                stride=stride,
-                padding=padding,
-                dilation=dilation,
-                bias=norm == "none",
-            )
-        ]
-        if norm == "batch":
-            layers.append(nn.BatchNorm2d(out_channels))
-        layers.append(nn.ReLU(inplace=True))
-        super().__init__(*layers)
+        conv = {
+            "kernel_size": kernel_size,
+            "stride": stride,
+            "padding": dilation * (kernel_size - 1) // 2,
+            "dilation": dilation,
+            "bias": norm == "none",
+        }
+        layers: list[nn.Module]
+        if separable and kernel_size > 1:
+            layers = [
+                nn.Conv2d(in_channels, in_channels, groups=in_channels, **conv),
+                *_norm_act(in_channels, norm),
+                nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=norm == "none"),
+            ]
+        else:
+            layers = [nn.Conv2d(in_channels, out_channels, **conv)]
+        super().__init__(*layers, *_norm_act(out_channels, norm))
 
 
 class Fusion(nn.Module):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -26,7 +27,15 @@ def register(name: str, description: str) -> Callable[[Builder], Builder]:
 
 def _load_architectures() -> None:
     """Import the architecture modules, which register themselves."""
-    from pixelwise.models import unet  # noqa: F401
+    from pixelwise.models import (  # noqa: F401
+        deeplab,
+        fcn,
+        lraspp,
+        patch,
+        pspnet,
+        segnet,
+        unet,
+    )
 
 
 def list_models() -> dict[str, str]:
@@ -36,8 +45,10 @@ def list_models() -> dict[str, str]:
 
 
 def list_encoders() -> list[str]:
-    """Names accepted as ``encoder=``; the built-in U-Net needs none."""
-    return []
+    """Names accepted as ``encoder=``; ``timm:<name>`` is accepted too when timm is installed."""
+    from pixelwise.models.encoders import list_encoders as encoder_names
+
+    return encoder_names()
 
 
 def check_model_name(name: str) -> None:
@@ -55,9 +66,9 @@ def _builder(name: str) -> Builder:
 def _check_encoder(name: str, encoder: str | None, builder: Builder) -> None:
     if encoder is None:
         return
-    if encoder not in list_encoders():
-        available = ", ".join(list_encoders()) or "none are available"
-        raise PixelwiseError(f"unknown encoder {encoder!r}; {available}")
+    if encoder not in list_encoders() and not encoder.startswith("timm:"):
+        available = ", ".join(list_encoders())
+        raise PixelwiseError(f"unknown encoder {encoder!r}; choose from: {available}, timm:<name>")
     if "encoder" not in inspect.signature(builder).parameters:
         raise PixelwiseError(f"model {name!r} does not take an encoder")
 
@@ -85,6 +96,7 @@ def build_model(
     num_classes: int,
     in_channels: int = 3,
     encoder: str | None = None,
+    weights: str | Path | None = None,
     **options: Any,
 ) -> nn.Module:
     """Build architecture ``name``.
@@ -93,6 +105,8 @@ def build_model(
 
     Logits come back at the input's own size for any H and W. ``model.config`` is
     the dict that rebuilds the same model: ``build_model(**model.config)``.
+    ``weights`` is a full-model state dict to load: a pixelwise ``model.safetensors``
+    or a torchvision-format ``.pth`` (see :mod:`pixelwise.models.pretrained`).
     """
     builder = _builder(name)
     _check_encoder(name, encoder, builder)
@@ -104,4 +118,8 @@ def build_model(
     except ValueError as err:
         raise PixelwiseError(f"model {name!r}: {err}") from None
     model.config = config
+    if weights is not None:
+        from pixelwise.models.pretrained import load_model_weights
+
+        load_model_weights(model, weights)
     return model
