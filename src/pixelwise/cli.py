@@ -177,11 +177,10 @@ def cmd_models(args: argparse.Namespace) -> int:
     print("architectures:")
     for name, description in list_models().items():
         print(f"  {name:<12} {description}")
-    encoders = list_encoders()
-    print(
-        "encoders:"
-        + ("".join(f"\n  {e}" for e in encoders) if encoders else " none (unet builds its own)")
-    )
+    print("encoders:")
+    for name in list_encoders():
+        print(f"  {name}")
+    print("  timm:<name>  any timm model (pip install timm)")
     return 0
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -102,3 +104,8 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
 def crop_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Crop ``(N, C, H', W')`` back to the top-left ``size = (H, W)``."""
     return x[..., : size[0], : size[1]]
+
+
+def resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Bilinear resize ``(N, C, h, w) -> (N, C, *size)`` (``align_corners=False``)."""
+    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)

@@ -26,13 +26,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from pixelwise.errors import PixelwiseError
-from pixelwise.models.blocks import ConvNormAct
+from pixelwise.models.blocks import ConvNormAct, resize
 from pixelwise.models.encoders import build_encoder
-from pixelwise.models.encoders.base import Encoder, SequentialEncoder
+from pixelwise.models.encoders.base import Encoder
+from pixelwise.models.encoders.mobilenet import MobileNetEncoder
 from pixelwise.models.registry import register
 
 OUTPUT_STRIDES = (8, 16)
@@ -56,11 +56,6 @@ def aspp_rates(output_stride: int, rates: Sequence[int] | None) -> tuple[int, ..
     if any(isinstance(rate, bool) or not isinstance(rate, int) or rate < 1 for rate in rates):
         raise PixelwiseError(f"rates must be positive integers, got {list(rates)!r}")
     return tuple(rates)
-
-
-def resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    """Bilinear resize ``(N, C, h, w) -> (N, C, *size)`` (``align_corners=False``)."""
-    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
 
 
 class ASPPPooling(nn.Sequential):
@@ -181,7 +176,7 @@ class EncoderHeadModel(nn.Module):
         the backbone (``backbone.<i>.…``) where ours keeps the encoder whole
         (``backbone.features.<i>.…``); ResNet backbones are keyed alike in both.
         """
-        if isinstance(self.backbone, SequentialEncoder):
+        if isinstance(self.backbone, MobileNetEncoder):
             return {"backbone.": "backbone.features."}
         return {}
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pixelwise.models.blocks import ConvNormAct, check_choice
-from pixelwise.models.deeplab import EncoderHeadModel, build_dilated_encoder, resize
+from pixelwise.models.blocks import ConvNormAct, check_choice, resize
+from pixelwise.models.deeplab import EncoderHeadModel, build_dilated_encoder
 from pixelwise.models.registry import register
 
 LRASPP_ENCODERS = ("mobilenet_v3_large", "mobilenet_v2")

@@ -12,10 +12,9 @@ bilinearly to the input size. Pooling is adaptive, so nothing is padded.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from pixelwise.models.blocks import ConvNormAct
+from pixelwise.models.blocks import ConvNormAct, resize
 from pixelwise.models.encoders import build_encoder
 from pixelwise.models.registry import register
 
@@ -51,11 +50,7 @@ class PyramidPooling(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[-2:]
-        pooled = [
-            F.interpolate(branch(x), size=size, mode="bilinear", align_corners=False)
-            for branch in self.branches
-        ]
-        return torch.cat([x, *pooled], dim=1)
+        return torch.cat([x, *(resize(branch(x), size) for branch in self.branches)], dim=1)
 
 
 @register("pspnet", "PSPNet (Zhao 2017): dilated ResNet-50 (output stride 8), pyramid pooling")
@@ -84,4 +79,4 @@ class PSPNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         deepest = self.encoder(x)[-1]
         logits = self.head(self.pyramid(deepest))
-        return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return resize(logits, x.shape[-2:])
