@@ -7,7 +7,9 @@ under ``torch.inference_mode`` on a 1×3×S×S input: one warm-up run, then the 
 of ``--repeats`` runs. When torchvision is importable, its ``deeplabv3_resnet50``
 and ``lraspp_mobilenet_v3_large`` are timed in the same run, interleaved run by run
 with ours and loaded with the same weights, and reported as ratios ours/torchvision
-(≤ 1 means we are no slower). Prints a table and writes JSON (atomically).
+(≤ 1 means we are no slower): the median over at least 12 run pairs of the
+ratio of two adjacent runs, which cancels slow drifts in the machine's load.
+Prints a table and writes JSON (atomically).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from pixelwise.models import build_model, list_models
 from pixelwise.models.summary import summary
 
 NUM_CLASSES = 21
+# ratios use at least this many run pairs: the machine's noise is larger than the effect
+PAIR_REPEATS = 12
 DEFAULT_OUT = Path(__file__).parent / "results" / "models.json"
 # our registry name -> the builder of its twin in torchvision.models.segmentation
 TORCHVISION_PAIRS = {
@@ -45,16 +49,24 @@ def run_once(model: nn.Module, x: torch.Tensor) -> float:
     return time.perf_counter() - started
 
 
-def time_models(models: dict[str, nn.Module], x: torch.Tensor, repeats: int) -> dict[str, float]:
-    """Median seconds per forward for each model, runs interleaved across models."""
+def time_models(
+    models: dict[str, nn.Module], x: torch.Tensor, repeats: int
+) -> dict[str, list[float]]:
+    """Seconds per forward, ``repeats`` runs of each model.
+
+    Runs are interleaved across models, in alternating order (ABBA...), so that neither
+    model always runs first and the i-th runs of all models lie close in time.
+    """
     times: dict[str, list[float]] = {name: [] for name in models}
+    order = list(models)
     with torch.inference_mode():
         for model in models.values():
             run_once(model, x)
         for _ in range(repeats):
-            for name, model in models.items():
-                times[name].append(run_once(model, x))
-    return {name: statistics.median(values) for name, values in times.items()}
+            for name in order:
+                times[name].append(run_once(models[name], x))
+            order.reverse()
+    return times
 
 
 def torchvision_twin(name: str) -> Callable[[], nn.Module] | None:
@@ -95,14 +107,18 @@ def benchmark_model(name: str, size: int, repeats: int) -> dict:
     row = {"model": name, "parameters": report.parameters, "gmacs": report.macs / 1e9}
     twin = torchvision_twin(name) if name in TORCHVISION_PAIRS else None
     if twin is None:
-        row["latency_s"] = time_models({name: model}, x, repeats)[name]
+        row["latency_s"] = statistics.median(time_models({name: model}, x, repeats)[name])
         return row
     reference = twin().eval()
     ours = with_same_weights(name, reference)
-    times = time_models({"ours": ours, "torchvision": TorchvisionOutput(reference)}, x, repeats)
-    row["latency_s"] = times["ours"]
-    row["torchvision_latency_s"] = times["torchvision"]
-    row["ratio_vs_torchvision"] = times["ours"] / times["torchvision"]
+    times = time_models(
+        {"ours": ours, "torchvision": TorchvisionOutput(reference)}, x, max(repeats, PAIR_REPEATS)
+    )
+    row["latency_s"] = statistics.median(times["ours"])
+    row["torchvision_latency_s"] = statistics.median(times["torchvision"])
+    row["ratio_vs_torchvision"] = statistics.median(
+        a / b for a, b in zip(times["ours"], times["torchvision"], strict=True)
+    )
     return row
 
 

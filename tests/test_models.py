@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
+from pixelwise.data.base import DatasetInfo, default_colours
+from pixelwise.data.transforms import Normalization
 from pixelwise.errors import PixelwiseError
 from pixelwise.models import build_model, list_models
+from pixelwise.models.saving import ModelCard, load_model, save_model
 from pixelwise.models.upsample import UPSAMPLE_MODES
 
 
@@ -94,8 +99,8 @@ def test_every_registered_model_has_a_sample() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLE_OPTIONS))
-def test_every_model_keeps_odd_sizes_trains_and_is_deterministic(name: str) -> None:
-    """Forward 97×131, backward without NaN, eval twice equal, config rebuilds it."""
+def test_every_model_keeps_odd_sizes_trains_and_is_deterministic(name: str, tmp_path: Path) -> None:
+    """Forward 97×131, backward without NaN, eval twice equal, saved folder reloads it."""
     torch.manual_seed(0)
     model = build_model(name, 3, **SAMPLE_OPTIONS[name])
     x = torch.randn(2, 3, 97, 131)  # batch 2: BatchNorm after global pooling needs two
@@ -105,9 +110,9 @@ def test_every_model_keeps_odd_sizes_trains_and_is_deterministic(name: str) -> N
     model.eval()
     with torch.no_grad():
         first, second = model(x[:1]), model(x[:1])
-        twin = build_model(**model.config)
-        twin.load_state_dict(model.state_dict())
-        rebuilt = twin.eval()(x[:1])
+        info = DatasetInfo(("a", "b", "c"), default_colours(3), ignore_index=255, channels=3)
+        save_model(tmp_path / name, model, ModelCard(model.config, info, Normalization.default(3)))
+        rebuilt = load_model(tmp_path / name)[0](x[:1])
     assert first.shape == (1, 3, 97, 131)
     assert torch.isfinite(first).all()
     assert torch.equal(first, second) and torch.equal(first, rebuilt)

@@ -133,7 +133,9 @@ class InvertedResidualV2(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv(x)
-        return x + out if self.use_res_connect else out
+        if self.use_res_connect:
+            out += x
+        return out
 
 
 class InvertedResidualV3(nn.Module):
@@ -166,7 +168,9 @@ class InvertedResidualV3(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block(x)
-        return x + out if self.use_res_connect else out
+        if self.use_res_connect:
+            out += x
+        return out
 
 
 class MobileNetEncoder(SequentialEncoder):
