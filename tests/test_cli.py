@@ -279,3 +279,15 @@ def test_evaluate_on_folder_data_uses_the_models_classes(trained_run: Path, tmp_
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["split"] == "all" and metrics["num_pixels"] == 3 * 32 * 32
     assert list(metrics["per_class"]) == ["background", "circle", "square", "triangle"]
+
+
+def test_batch_of_one_for_deeplab_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """DeepLab's image pooling cannot train on one image per batch: say so, no traceback."""
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "model": {"name": "deeplabv3"}}))
+    argv = ["train", "--config", str(config), "--out", str(tmp_path / "run"),
+            "--encoder", "resnet18", "--batch-size", "1"]  # fmt: skip
+    assert main(argv) == 2
+    assert "batch size 1 is too small for this model" in capsys.readouterr().err

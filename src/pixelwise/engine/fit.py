@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,6 +118,24 @@ def _trainer(config: RunConfig, run: RunDir, progress: bool) -> tuple[pl.Trainer
     return trainer, checkpoint
 
 
+@contextmanager
+def batch_norm_hint(batch_size: int) -> Iterator[None]:
+    """Turn BatchNorm's one-value-per-channel failure into a user error with the fix.
+
+    BatchNorm after global pooling (DeepLab's image pooling) sees one value per channel
+    when a training batch holds one image, which PyTorch refuses.
+    """
+    try:
+        yield
+    except ValueError as err:
+        if "Expected more than 1 value per channel" not in str(err):
+            raise
+        raise PixelwiseError(
+            f"batch size {batch_size} is too small for this model: BatchNorm after global "
+            "pooling needs at least 2 images per training batch; raise --batch-size"
+        ) from None
+
+
 def fit(
     config: RunConfig, resume: bool = False, overwrite: bool = False, progress: bool = True
 ) -> RunDir:
@@ -152,7 +172,8 @@ def fit(
         num_workers=workers,
         seed=config.seed,
     )
-    trainer.fit(module, datamodule=data, ckpt_path=run.last_checkpoint if resume else None)
+    with batch_norm_hint(config.data.batch_size):
+        trainer.fit(module, datamodule=data, ckpt_path=run.last_checkpoint if resume else None)
     if checkpoint.best_model_path:
         module = SegmentationModule.load_from_checkpoint(
             checkpoint.best_model_path, map_location="cpu"
