@@ -291,3 +291,39 @@ def test_batch_of_one_for_deeplab_is_a_clear_error(
             "--encoder", "resnet18", "--batch-size", "1"]  # fmt: skip
     assert main(argv) == 2
     assert "batch size 1 is too small for this model" in capsys.readouterr().err
+
+
+def test_evaluate_writes_every_requested_extra_and_the_heatmap(
+    trained_run: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "eval"
+    argv = ["evaluate", str(trained_run), "--out", str(out), "--per-image", "--boundary", "1",
+            "--crops", "1.0,0.5", "--instances", "circle,3"]  # fmt: skip
+    assert main(argv) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["level"] == "dataset"
+    assert metrics["per_image"]["level"] == "per_image"
+    assert metrics["boundary"]["tolerance_px"] == 1.0
+    assert metrics["crops"]["factors"] == [1.0, 0.5]
+    assert metrics["crops"]["pixel_accuracy"][0] == pytest.approx(metrics["pixel_accuracy"])
+    assert metrics["instances"]["classes"] == ["circle", "triangle"]
+    assert (out / "confusion.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("flags", "fragment"),
+    [
+        (["--instances", "cat"], "unknown class 'cat'"),
+        (["--crops", "1,x"], "--crops expects comma-separated floats"),
+        (["--crops", "0.5,1.0"], "crop factors must decrease strictly"),
+    ],
+)
+def test_bad_evaluation_extras_are_clear_errors(
+    trained_run: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+    flags: list[str],
+    fragment: str,
+) -> None:
+    assert main(["evaluate", str(trained_run), "--out", str(tmp_path / "e"), *flags]) == 2
+    assert fragment in capsys.readouterr().err

@@ -4,14 +4,27 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import accuracy_score, confusion_matrix, jaccard_score
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    f1_score,
+    jaccard_score,
+    precision_score,
+    recall_score,
+)
 
 from pixelwise.errors import PixelwiseError
-from pixelwise.metrics import ConfusionMatrix, SegmentationScores
+from pixelwise.metrics import ConfusionMatrix, PerImageConfusion, SegmentationScores
+from pixelwise.metrics.confusion import CPU_BLOCK, count_on_device
+from pixelwise.metrics.inputs import predicted_labels
 
 IGNORE = 255
 
@@ -64,24 +77,118 @@ def test_hand_computed_example() -> None:
     assert s.level == "dataset"
 
 
-def test_matches_scikit_learn() -> None:
-    logits, target = _random_batch(0)
-    cm = ConfusionMatrix(5, ignore_index=IGNORE)
-    cm.update(logits, target)
-    s = cm.compute()
+def _sklearn_scores(y_true: np.ndarray, y_pred: np.ndarray, c: int) -> dict[str, np.ndarray]:
+    """Every score from scikit-learn: per-class functions, the rest by hand from its matrix."""
+    labels = list(range(c))
+    m = confusion_matrix(y_true, y_pred, labels=labels).astype(float)
+    support, predicted = m.sum(axis=1), m.sum(axis=0)
+    absent = (support == 0) & (predicted == 0)
+    # jaccard_score has no NaN zero_division: it gives absent classes 0 where we give NaN.
+    iou = jaccard_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    iou = np.where(absent, np.nan, iou)
+    recall = recall_score(y_true, y_pred, labels=labels, average=None, zero_division=np.nan)
+    return {
+        "matrix": m,
+        "iou": iou,
+        "dice": f1_score(y_true, y_pred, labels=labels, average=None, zero_division=np.nan),
+        "precision": precision_score(
+            y_true, y_pred, labels=labels, average=None, zero_division=np.nan
+        ),
+        "recall": recall,
+        "support": support,
+        "miou": np.nanmean(iou),
+        "pixel_accuracy": accuracy_score(y_true, y_pred),
+        "mean_accuracy": np.nanmean(recall),
+        "fwiou": np.nansum(support / m.sum() * iou),
+        "absent": absent.sum(),
+    }
 
-    valid = target != IGNORE
-    y_true = target[valid].numpy()
-    y_pred = logits.argmax(1)[valid].numpy()
-    labels = list(range(5))
-    np.testing.assert_array_equal(
-        cm.matrix.numpy(), confusion_matrix(y_true, y_pred, labels=labels)
+
+def test_every_score_matches_scikit_learn() -> None:
+    # 6 classes over several batches: class 5 never occurs nor is predicted (absent),
+    # class 4 is never predicted, class 3 is predicted but never in the target.
+    c, batches = 6, [_random_batch(seed, c=6) for seed in range(3)]
+    cm = ConfusionMatrix(c, ignore_index=IGNORE)
+    true_parts, pred_parts = [], []
+    for i, (logits, target) in enumerate(batches):
+        logits[:, 4:] -= 100
+        target[target == 3] = 4
+        target[target == 5] = 0
+        cm.update(logits if i % 2 else logits.argmax(1), target)
+        valid = target != IGNORE
+        true_parts.append(target[valid].numpy())
+        pred_parts.append(logits.argmax(1)[valid].numpy())
+    y_true, y_pred = np.concatenate(true_parts), np.concatenate(pred_parts)
+    s, ref = cm.compute(), _sklearn_scores(y_true, y_pred, c)
+    assert set(y_pred) == {0, 1, 2, 3} and set(y_true) == {0, 1, 2, 4}
+
+    np.testing.assert_array_equal(cm.matrix.numpy(), ref["matrix"])
+    for key in ("iou", "dice", "precision", "recall"):
+        np.testing.assert_allclose(getattr(s, key), ref[key], rtol=1e-12, err_msg=key)
+    for key in ("miou", "pixel_accuracy", "mean_accuracy", "fwiou"):
+        assert getattr(s, key) == pytest.approx(ref[key], rel=1e-12), key
+    assert s.mean_dice == pytest.approx(np.nanmean(ref["dice"]), rel=1e-12)
+    assert s.support == tuple(ref["support"].astype(int))
+    assert (s.absent_classes, s.num_pixels) == (ref["absent"], len(y_true))
+    assert math.isnan(s.iou[5]) and math.isnan(s.precision[4]) and math.isnan(s.recall[3])
+
+
+@pytest.mark.parametrize(
+    ("ignore_index", "dtype"),
+    [
+        (ignore_index, dtype)
+        for ignore_index in (None, 0, -100, 255)
+        for dtype in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
+        if ignore_index is None or torch.iinfo(dtype).min <= ignore_index <= torch.iinfo(dtype).max
+    ],
+)
+def test_label_dtypes_and_ignore_values_match_scikit_learn(
+    ignore_index: int | None, dtype: torch.dtype
+) -> None:
+    g = torch.Generator().manual_seed(7)
+    target = torch.randint(0, 4, (2, 9, 7), generator=g)
+    pred = torch.randint(0, 4, (2, 9, 7), generator=g)
+    if ignore_index not in (None, 0):
+        target[torch.rand(target.shape, generator=g) < 0.2] = ignore_index
+    cm = ConfusionMatrix(4, ignore_index=ignore_index)
+    cm.update(pred.to(dtype), target.to(dtype))
+    valid = (
+        torch.ones_like(target, dtype=torch.bool)
+        if ignore_index is None
+        else target != ignore_index
     )
-    iou = jaccard_score(y_true, y_pred, labels=labels, average=None)
-    np.testing.assert_allclose(s.iou, iou)
-    assert s.miou == pytest.approx(iou.mean())
-    assert s.pixel_accuracy == pytest.approx(accuracy_score(y_true, y_pred))
-    assert s.num_pixels == int(valid.sum())
+    expected = confusion_matrix(target[valid], pred[valid], labels=range(4))
+    np.testing.assert_array_equal(cm.matrix.numpy(), expected)
+    assert cm.compute().num_pixels == int(valid.sum())
+
+
+def test_many_classes_use_a_wider_index() -> None:
+    # 200 classes: (C + 3)(C + 2) bins no longer fit in int16.
+    g = torch.Generator().manual_seed(8)
+    logits = torch.randn(1, 200, 30, 30, generator=g)
+    target = torch.randint(0, 200, (1, 30, 30), generator=g)
+    target[0, 0] = IGNORE
+    cm = ConfusionMatrix(200)
+    cm.update(logits, target)
+    valid = target != IGNORE
+    expected = confusion_matrix(target[valid], logits.argmax(1)[valid], labels=range(200))
+    np.testing.assert_array_equal(cm.matrix.numpy(), expected)
+
+
+def test_batches_larger_than_a_cpu_block_count_every_pixel() -> None:
+    # 1 x 300 x 500 = 150000 pixels: one full block of 2**17 and a partial one. The
+    # transposed (non-contiguous) view must count the same pairs.
+    g = torch.Generator().manual_seed(11)
+    target = torch.randint(0, 6, (1, 300, 500), generator=g)
+    pred = torch.randint(0, 6, (1, 300, 500), generator=g)
+    target[target == 5] = IGNORE
+    assert target.numel() > CPU_BLOCK
+    valid = target != IGNORE
+    expected = confusion_matrix(target[valid], pred[valid], labels=range(5))
+    for transform in (lambda x: x, lambda x: x.transpose(1, 2)):
+        cm = ConfusionMatrix(5)
+        cm.update(transform(pred), transform(target))
+        np.testing.assert_array_equal(cm.matrix.numpy(), expected)
 
 
 def test_logits_and_labels_agree() -> None:
@@ -90,6 +197,32 @@ def test_logits_and_labels_agree() -> None:
     from_logits.update(logits, target)
     from_labels.update(logits.argmax(1), target)
     assert torch.equal(from_logits.matrix, from_labels.matrix)
+
+
+@pytest.mark.parametrize("kind", ["random", "ties", "infinities", "nan", "bfloat16"])
+def test_cpu_argmax_equals_torch_argmax(kind: str) -> None:
+    g = torch.Generator().manual_seed(9)
+    scores = torch.randn(3, 5, 8, 6, generator=g)
+    if kind == "ties":  # three values over five channels: most pixels tie
+        scores = torch.randint(0, 3, scores.shape, generator=g).float()
+    elif kind == "infinities":
+        scores[0, 3] = math.inf
+        scores[0, 4, :4] = math.inf
+        scores[1] = -math.inf
+    elif kind == "nan":  # torch.argmax takes the first NaN
+        scores[1, 3, 2, 2] = scores[1, 1, 2, 2] = scores[2, 4, 0, 0] = math.nan
+    elif kind == "bfloat16":
+        scores = scores.bfloat16()
+    labels = predicted_labels(scores, 5, torch.int16)
+    assert torch.equal(labels.long(), scores.argmax(dim=1))
+
+
+def test_sync_free_count_equals_bincount() -> None:
+    index = torch.randint(0, 50, (1000,), generator=torch.Generator().manual_seed(10))
+    for dtype in (torch.int16, torch.int64):
+        counts = count_on_device(index.to(dtype), 60)
+        assert counts.dtype == torch.int64
+        assert torch.equal(counts, torch.bincount(index, minlength=60))
 
 
 def test_split_batches_and_merge_equal_one_update() -> None:
@@ -188,6 +321,12 @@ def test_out_of_range_labels_do_not_corrupt_and_raise_at_compute() -> None:
     assert cm.matrix.tolist() == [[1, 0, 0], [0, 0, 0], [0, 0, 0]]
     with pytest.raises(PixelwiseError, match=r"1 target pixels, 2 predicted pixels"):
         cm.compute()
+    # Values that wrap round onto valid labels in a narrower integer type stay invalid.
+    cm.reset()
+    cm.update(torch.tensor([[[65537, 2**40, 1]]]), torch.tensor([[[1, 1, 65536]]]))
+    assert int(cm.matrix.sum()) == 0
+    with pytest.raises(PixelwiseError, match=r"1 target pixels, 2 predicted pixels"):
+        cm.compute()
 
 
 @pytest.mark.parametrize(
@@ -213,14 +352,77 @@ def test_bad_class_names_and_merge() -> None:
         ConfusionMatrix(3).merge(ConfusionMatrix(4))
 
 
+def test_all_reduce_without_a_process_group_changes_nothing() -> None:
+    logits, target = _random_batch(4)
+    cm = ConfusionMatrix(5)
+    cm.update(logits, target)
+    before = cm.matrix.clone()
+    assert not dist.is_initialized()
+    assert cm.all_reduce() is cm
+    assert torch.equal(cm.matrix, before)
+
+
+def _all_reduce_worker(rank: int, store: str) -> None:
+    """One of two gloo processes: each counts its own shard, then all_reduce sums them."""
+    torch.set_num_threads(1)
+    dist.init_process_group(
+        "gloo",
+        init_method=f"file://{store}",
+        rank=rank,
+        world_size=2,
+        timeout=timedelta(seconds=60),
+    )
+    try:
+        batches = [_random_batch(seed) for seed in range(5)]
+        for kind in (ConfusionMatrix, PerImageConfusion):
+            whole, shard = kind(5), kind(5)
+            for logits, target in batches:
+                whole.update(logits, target)
+            for logits, target in batches[rank::2]:
+                shard.update(logits, target)
+            assert not torch.equal(shard.matrix, whole.matrix)
+            assert shard.all_reduce() is shard
+            assert torch.equal(shard.matrix, whole.matrix)
+            mine, expected = shard.compute(), whole.compute()
+            assert mine.num_pixels == expected.num_pixels
+            assert mine.miou == pytest.approx(expected.miou, rel=1e-12)
+            np.testing.assert_allclose(mine.recall, expected.recall, rtol=1e-12)
+            if kind is PerImageConfusion:
+                assert mine.num_images == 20
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.skipif(
+    not dist.is_available() or "fork" not in mp.get_all_start_methods(),
+    reason="needs torch.distributed and the fork start method",
+)
+def test_all_reduce_sums_over_two_gloo_processes(tmp_path: Path) -> None:
+    # fork, not spawn: the children need no fresh interpreter, so this takes well under 1 s.
+    mp.start_processes(
+        _all_reduce_worker, args=(str(tmp_path / "store"),), nprocs=2, start_method="fork"
+    )
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_accumulates_on_the_input_device() -> None:
+@pytest.mark.parametrize("kind", [ConfusionMatrix, PerImageConfusion])
+def test_accumulates_on_the_input_device_without_host_sync(kind: type[ConfusionMatrix]) -> None:
     logits, target = _random_batch(3)
-    cm = ConfusionMatrix(5)
-    cm.update(logits.cuda(), target.cuda())
+    cm = kind(5)
+    cm.update(logits[:1].cuda(), target[:1].cuda())  # moves the counts to the GPU
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        cm.update(logits[1:].cuda(), target[1:].cuda())
+        cm.update(logits[1:].argmax(1).cuda(), target[1:].cuda())
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
     assert cm.matrix.device.type == "cuda"
-    reference = ConfusionMatrix(5)
-    reference.update(logits, target)
+    reference = kind(5)
+    for pred, labels in ((logits[:1], target[:1]), (logits[1:], target[1:])):
+        reference.update(pred, labels)
+    reference.update(logits[1:], target[1:])
     assert torch.equal(cm.matrix.cpu(), reference.matrix)
-    assert cm.compute() == reference.compute()
+    mine, expected = cm.compute(), reference.compute()
+    assert mine.miou == pytest.approx(expected.miou, rel=1e-12)
+    np.testing.assert_allclose(mine.iou, expected.iou, rtol=1e-12)

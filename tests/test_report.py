@@ -1,9 +1,11 @@
-"""Colour masks, overlays and grids."""
+"""Colour masks, overlays, grids and the confusion-matrix heatmap."""
 
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
 
+from pixelwise.report.heatmap import row_normalised, write_confusion_heatmap
 from pixelwise.report.overlay import colorize, grid, overlay
 
 COLOURS = ((0, 0, 0), (255, 0, 0), (0, 0, 255))
@@ -31,3 +33,17 @@ def test_grid_places_enlarged_panels_with_gaps() -> None:
     assert (out[:4, :6] == red[0, 0]).all()
     assert (out[4] == 255).all()  # the white gap row
     assert (out[5:, 7:] == 255).all()  # the missing panel stays white
+
+
+def test_rows_are_normalised_to_the_true_class_and_empty_rows_stay_zero() -> None:
+    counts = np.array([[3, 1, 0], [0, 0, 0], [2, 2, 4]])
+    shares = row_normalised(counts)
+    assert shares.tolist() == [[0.75, 0.25, 0.0], [0.0, 0.0, 0.0], [0.25, 0.25, 0.5]]
+
+
+def test_heatmap_png_is_written_atomically(tmp_path) -> None:
+    counts = np.diag([90, 5, 50]) + 1
+    path = write_confusion_heatmap(tmp_path / "eval" / "confusion.png", counts, ["a", "b", "c"])
+    picture = np.asarray(Image.open(path).convert("RGB"))
+    assert picture.ndim == 3 and min(picture.shape[:2]) > 100
+    assert not list(path.parent.glob(".*.tmp"))  # written atomically, nothing left behind

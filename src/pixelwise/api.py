@@ -13,7 +13,7 @@ from pixelwise.config import DataSection, RunConfig
 from pixelwise.data.io import list_images, write_png_atomic
 from pixelwise.engine.fit import fit, load_split
 from pixelwise.errors import PixelwiseError
-from pixelwise.inference.evaluate import evaluate, write_metrics
+from pixelwise.inference.evaluate import EvaluationOptions, evaluate, write_metrics
 from pixelwise.inference.segmenter import Segmenter
 from pixelwise.metrics import SegmentationScores
 from pixelwise.models.saving import resolve_model_dir
@@ -54,18 +54,21 @@ def evaluate_model(
     out: str | Path | None = None,
     progress: bool = True,
     check: bool = True,
+    options: EvaluationOptions | None = None,
 ) -> Evaluation:
-    """Score a saved model (or a run's model) on ``split`` of ``data``; write ``metrics.json``.
+    """Score a saved model (or a run's model) on ``split`` of ``data``.
 
-    ``check`` reads and checks every pair before scoring starts.
+    Writes ``metrics.json`` and ``confusion.png`` into ``out`` (default: the run's
+    ``eval-<split>``). ``check`` reads and checks every pair before scoring starts;
+    ``options`` adds per-image, boundary, crop and object-level scores.
     """
     segmenter = Segmenter.load(model_path)
     dataset = load_split(data, split, check=check)
     name = f"{data.name} {split}"
-    scores = evaluate(segmenter, dataset, name=name, progress=progress)
+    result = evaluate(segmenter, dataset, name=name, progress=progress, options=options)
     folder = Path(out) if out is not None else default_eval_dir(Path(model_path), split)
     context: dict[str, Any] = {"model": str(model_path), "data": data.name, "split": split}
-    return Evaluation(scores, write_metrics(scores, folder, **context))
+    return Evaluation(result.scores, write_metrics(result, folder, **context))
 
 
 def _unique_stems(files: Sequence[Path]) -> None:

@@ -46,11 +46,21 @@ def _data_options(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in options.items() if v is not None}
 
 
-def _int_list(text: str, flag: str) -> list[int]:
+def _number_list(text: str, flag: str, kind: type[int] | type[float]) -> list:
     try:
-        return [int(part) for part in text.split(",")]
+        return [kind(part) for part in text.split(",")]
     except ValueError:
-        raise PixelwiseError(f"{flag} expects comma-separated integers, got {text!r}") from None
+        raise PixelwiseError(
+            f"{flag} expects comma-separated {kind.__name__}s, got {text!r}"
+        ) from None
+
+
+def _int_list(text: str, flag: str) -> list[int]:
+    return _number_list(text, flag, int)
+
+
+def _float_list(text: str, flag: str) -> tuple[float, ...]:
+    return tuple(_number_list(text, flag, float))
 
 
 def _model_flags(parser: argparse.ArgumentParser) -> None:
@@ -95,6 +105,7 @@ def _model_options(args: argparse.Namespace) -> dict[str, Any]:
 def _train_config(args: argparse.Namespace):
     """The run configuration: the YAML file (or the run's own, on resume), then the flags."""
     from pixelwise.config import RunConfig, load_config, merge
+    from pixelwise.data.stats import parse_class_weights
     from pixelwise.rundir import RunDir
 
     if args.config:
@@ -103,6 +114,7 @@ def _train_config(args: argparse.Namespace):
         config = load_config(RunDir(Path(args.out)).config)
     else:
         config = RunConfig()
+    class_weights = parse_class_weights(args.class_weights) if args.class_weights else None
     overrides = {
         "model.name": args.model,
         "model.encoder": args.encoder,
@@ -113,6 +125,8 @@ def _train_config(args: argparse.Namespace):
         "data.num_workers": args.workers,
         "train.epochs": args.epochs,
         "train.lr": args.lr,
+        "train.loss": args.loss,
+        "train.class_weights": class_weights,
         "train.accelerator": args.accelerator,
         "seed": args.seed,
         "out": args.out,
@@ -151,13 +165,51 @@ def _eval_data(args: argparse.Namespace):
     return DataSection(name=args.data, root=args.data_root, options=options)
 
 
+def _instance_classes(text: str | None, model_dir: str) -> tuple[int, ...] | None:
+    """``--instances``: class names or indices, comma separated; ``all`` for every class."""
+    from pixelwise.models.saving import read_card, resolve_model_dir
+
+    if text is None:
+        return None
+    classes = read_card(resolve_model_dir(model_dir)).info.classes
+    if text == "all":
+        return tuple(range(len(classes)))
+    chosen = []
+    for item in text.split(","):
+        if item in classes:
+            chosen.append(classes.index(item))
+        elif item.isdigit() and int(item) < len(classes):
+            chosen.append(int(item))
+        else:
+            raise PixelwiseError(
+                f"--instances: unknown class {item!r}; the model's classes: {', '.join(classes)}"
+            )
+    return tuple(chosen)
+
+
+def _evaluation_options(args: argparse.Namespace):
+    from pixelwise.inference.evaluate import EvaluationOptions
+    from pixelwise.metrics.crops import DEFAULT_FACTORS
+
+    crops = None
+    if args.crops is not None:
+        crops = DEFAULT_FACTORS if args.crops == "default" else _float_list(args.crops, "--crops")
+    return EvaluationOptions(
+        per_image=args.per_image,
+        boundary_tolerance=args.boundary,
+        crop_factors=crops,
+        instance_classes=_instance_classes(args.instances, args.model_dir),
+    )
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from pixelwise.api import evaluate_model
     from pixelwise.report.table import per_class_table
 
     data = _eval_data(args)
     split = args.split or ("all" if data.name == "folder" else data.val_split)
-    evaluation = evaluate_model(args.model_dir, data, split, out=args.out)
+    options = _evaluation_options(args)
+    evaluation = evaluate_model(args.model_dir, data, split, out=args.out, options=options)
     print(per_class_table(evaluation.scores))
     print(f"metrics: {evaluation.metrics_path}")
     return 0
@@ -216,6 +268,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pixelwise", description=__doc__.splitlines()[0])
     from pixelwise import __version__
+    from pixelwise.data.stats import WEIGHT_METHODS
+    from pixelwise.losses import LOSS_NAMES
 
     parser.add_argument("--version", action="version", version=f"pixelwise {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -242,6 +296,18 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float, help="learning rate")
+    train.add_argument(
+        "--loss",
+        metavar="SPEC",
+        help=f"loss name or weighted sum, e.g. ce+0.5*dice; names: {', '.join(LOSS_NAMES)} "
+        "(default: ce)",
+    )
+    train.add_argument(
+        "--class-weights",
+        metavar="SPEC",
+        help=f"{', '.join(WEIGHT_METHODS)} (computed from the training split), "
+        "or one weight per class, e.g. 1,2.5,0.3",
+    )
     train.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"), help="training crop size")
     train.add_argument("--workers", type=int, help="data loader processes (default: 0 on CPU)")
     train.add_argument("--accelerator", help="cpu, gpu or auto (default: auto)")
@@ -260,6 +326,23 @@ def build_parser() -> argparse.ArgumentParser:
     _data_flags(evaluate, required=False)
     evaluate.add_argument("--split", help="split to score (default: val; 'all' for folder data)")
     evaluate.add_argument("--out", help="output folder (default: RUN/eval-<split>)")
+    extras = evaluate.add_argument_group("extra scores (written into metrics.json)")
+    extras.add_argument(
+        "--per-image", action="store_true", help="also average the scores over images"
+    )
+    extras.add_argument(
+        "--boundary", type=float, nargs="?", const=2.0, metavar="PX",
+        help="boundary F1 with a tolerance of PX pixels (default 2)",
+    )  # fmt: skip
+    extras.add_argument(
+        "--crops", nargs="?", const="default", metavar="F,F,...",
+        help="scores on central crops (default factors 1.0, 0.9, ..., 0.1)",
+    )  # fmt: skip
+    extras.add_argument(
+        "--instances", nargs="?", const="all", metavar="CLASSES",
+        help="object-level scores of connected components: class names or indices, "
+        "comma separated (default: every class)",
+    )  # fmt: skip
     evaluate.set_defaults(handler=cmd_evaluate)
 
     predict = commands.add_parser("predict", help="write class-index PNGs for images")

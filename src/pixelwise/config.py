@@ -57,13 +57,19 @@ class DataSection:
 
 @dataclass
 class TrainSection:
-    """Optimisation: AdamW with a cosine schedule, cross-entropy loss."""
+    """Optimisation: AdamW with a cosine schedule.
+
+    ``loss`` is a loss spec such as ``"ce"`` or ``"ce+0.5*dice"`` (see
+    :func:`pixelwise.losses.build_loss`). ``class_weights`` is one weight per class, or
+    a method (``"median_frequency"``, ``"inverse"``, ``"inverse_sqrt"``) that computes
+    them from the training split.
+    """
 
     epochs: int = 10
     lr: float = 1e-3
     weight_decay: float = 1e-4
     loss: str = "ce"
-    class_weights: list[float] | None = None
+    class_weights: list[float] | str | None = None
     accelerator: str = "auto"
     devices: int | str = 1
     precision: str = "32-true"

@@ -16,11 +16,13 @@ from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from pixelwise.config import DataSection, RunConfig
 from pixelwise.data.base import SegmentationDataset
 from pixelwise.data.datasets import load_dataset
+from pixelwise.data.stats import resolve_class_weights
 from pixelwise.data.transforms import Normalization
 from pixelwise.engine.callbacks import MetricsCSV
 from pixelwise.engine.datamodule import SegmentationDataModule, default_workers
 from pixelwise.engine.module import SegmentationModule
 from pixelwise.errors import PixelwiseError
+from pixelwise.losses import parse_loss_spec
 from pixelwise.models import build_model
 from pixelwise.models.registry import check_model_name
 from pixelwise.models.saving import ModelCard, save_model
@@ -61,6 +63,7 @@ class TrainingPlan:
 def plan(config: RunConfig) -> TrainingPlan:
     """Load and check the data, then resolve the architecture for its classes and channels."""
     check_model_name(config.model.name)
+    parse_loss_spec(config.train.loss)
     train = load_split(config.data, config.data.train_split)
     val = load_split(config.data, config.data.val_split)
     if train.info.classes != val.info.classes:
@@ -158,7 +161,9 @@ def fit(
         lr=config.train.lr,
         weight_decay=config.train.weight_decay,
         loss=config.train.loss,
-        class_weights=config.train.class_weights,
+        class_weights=resolve_class_weights(
+            config.train.class_weights, prepared.train, progress=progress
+        ),
     )
     workers = config.data.num_workers
     if workers is None:

@@ -20,7 +20,10 @@ class SegmentationModule(pl.LightningModule):
 
     Batches are ``(images (N, C, H, W) float, masks (N, H, W) int64)``. Validation
     accumulates one dataset-level confusion matrix per epoch and logs ``val_miou``
-    (the checkpoint monitor), ``val_pixel_accuracy`` and ``val_loss``.
+    (the checkpoint monitor), ``val_pixel_accuracy`` and ``val_loss``. Under DDP the
+    matrix is summed over all processes before scoring, so every process logs the
+    scores of the whole validation set (with the few samples that ``DistributedSampler``
+    repeats to even out the shards counted twice; see ``ConfusionMatrix.all_reduce``).
     """
 
     def __init__(
@@ -60,7 +63,7 @@ class SegmentationModule(pl.LightningModule):
         self.confusion.reset()
 
     def on_validation_epoch_end(self) -> None:
-        scores = self.confusion.compute()
+        scores = self.confusion.all_reduce().compute()
         self.log("val_miou", _finite(scores.miou), prog_bar=True)
         self.log("val_pixel_accuracy", _finite(scores.pixel_accuracy))
 

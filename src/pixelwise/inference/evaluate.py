@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -13,8 +17,22 @@ from pixelwise.data.base import SegmentationDataset
 from pixelwise.errors import PixelwiseError
 from pixelwise.inference.segmenter import Segmenter
 from pixelwise.metrics import ConfusionMatrix, SegmentationScores
+from pixelwise.metrics.boundary import BoundaryF1
+from pixelwise.metrics.crops import CropFactorScores
+from pixelwise.metrics.instance import InstanceScores
+from pixelwise.metrics.per_image import build_confusion
+from pixelwise.report.heatmap import write_confusion_heatmap
 
 METRICS_FILE = "metrics.json"
+HEATMAP_FILE = "confusion.png"
+
+
+class Accumulator(Protocol):
+    """A streaming metric: ``update(pred (N, H, W), target (N, H, W))`` then ``compute``."""
+
+    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None: ...
+
+    def compute(self, class_names: Sequence[str] | None = None) -> Any: ...
 
 
 def check_compatible(segmenter: Segmenter, dataset: SegmentationDataset, name: str) -> None:
@@ -27,28 +45,87 @@ def check_compatible(segmenter: Segmenter, dataset: SegmentationDataset, name: s
         )
 
 
+@dataclass(frozen=True)
+class EvaluationOptions:
+    """What to score besides the dataset-level confusion matrix.
+
+    Args:
+        per_image: also average the scores over images (``metrics.json["per_image"]``).
+        boundary_tolerance: boundary F1 with this tolerance in pixels, or None.
+        crop_factors: scores on central crops at these factors (1.0 down to 0.1), or None.
+        instance_classes: object-level scores for these class indices, split into
+            connected components, or None.
+    """
+
+    per_image: bool = False
+    boundary_tolerance: float | None = None
+    crop_factors: tuple[float, ...] | None = None
+    instance_classes: tuple[int, ...] | None = None
+
+    def accumulators(self, num_classes: int, ignore_index: int | None) -> dict[str, Accumulator]:
+        """One streaming accumulator per requested extra, keyed as in ``metrics.json``."""
+        extras: dict[str, Accumulator] = {}
+        if self.per_image:
+            extras["per_image"] = build_confusion(num_classes, ignore_index, per_image=True)
+        if self.boundary_tolerance is not None:
+            extras["boundary"] = BoundaryF1(num_classes, ignore_index, self.boundary_tolerance)
+        if self.crop_factors is not None:
+            extras["crops"] = CropFactorScores(num_classes, ignore_index, self.crop_factors)
+        if self.instance_classes is not None:
+            extras["instances"] = InstanceScores(
+                num_classes, ignore_index, classes=self.instance_classes
+            )
+        return extras
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    """Dataset-level scores, their ``(C, C)`` confusion matrix, and the extras' dicts."""
+
+    scores: SegmentationScores
+    matrix: np.ndarray
+    extras: dict[str, dict]
+
+
 def evaluate(
-    segmenter: Segmenter, dataset: SegmentationDataset, name: str = "data", progress: bool = True
-) -> SegmentationScores:
+    segmenter: Segmenter,
+    dataset: SegmentationDataset,
+    name: str = "data",
+    progress: bool = True,
+    options: EvaluationOptions | None = None,
+) -> EvaluationResult:
     """Dataset-level scores over every image of ``dataset``, each at its own size.
 
-    The dataset's ignore index is excluded; class names come from the model.
+    The dataset's ignore index is excluded; class names come from the model. The
+    extras that ``options`` asks for see the same predictions, one image at a time.
     """
     check_compatible(segmenter, dataset, name)
-    confusion = ConfusionMatrix(dataset.info.num_classes, dataset.info.ignore_index)
+    info = dataset.info
+    confusion = ConfusionMatrix(info.num_classes, info.ignore_index)
+    extras = (options or EvaluationOptions()).accumulators(info.num_classes, info.ignore_index)
     for index in tqdm(range(len(dataset)), desc=f"evaluating {name}", disable=not progress):
         image, mask = dataset[index]
-        prediction = segmenter.logits(image).argmax(dim=0)
-        confusion.update(prediction[None], torch.as_tensor(mask, device=prediction.device)[None])
-    return confusion.compute(class_names=segmenter.info.classes)
+        prediction = segmenter.logits(image).argmax(dim=0)[None]
+        target = torch.as_tensor(mask, device=prediction.device)[None]
+        for accumulator in (confusion, *extras.values()):
+            accumulator.update(prediction, target)
+    names = segmenter.info.classes
+    return EvaluationResult(
+        scores=confusion.compute(class_names=names),
+        matrix=confusion.matrix.cpu().numpy(),
+        extras={key: extra.compute(class_names=names).to_dict() for key, extra in extras.items()},
+    )
 
 
-def write_metrics(scores: SegmentationScores, folder: Path, **context: object) -> Path:
-    """Write ``folder/metrics.json`` atomically: the scores plus ``context``.
+def write_metrics(result: EvaluationResult, folder: Path, **context: object) -> Path:
+    """Write ``folder/metrics.json`` and ``folder/confusion.png``, each atomically.
 
-    ``context`` names what was scored (model, data, split).
+    ``metrics.json`` holds ``context`` (what was scored: model, data, split), the
+    dataset-level scores, and each extra under its own key. ``confusion.png`` is the
+    row-normalised confusion matrix. Returns the ``metrics.json`` path.
     """
     path = Path(folder) / METRICS_FILE
-    document = {**context, **scores.to_dict()}
+    document = {**context, **result.scores.to_dict(), **result.extras}
     write_text_atomic(path, json.dumps(document, indent=2, allow_nan=False))
+    write_confusion_heatmap(Path(folder) / HEATMAP_FILE, result.matrix, result.scores.class_names)
     return path

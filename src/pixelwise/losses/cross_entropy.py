@@ -1,0 +1,81 @@
+"""Pixel-wise (softmax) cross-entropy with class weights, an ignore index and label smoothing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pixelwise.errors import PixelwiseError
+from pixelwise.losses.inputs import prepare_scores, read_labels
+from pixelwise.losses.reduction import Reduction, check_reduction, reduce_pixels
+
+Weights = Sequence[float] | torch.Tensor | None
+
+
+def weight_buffer(weight: Weights) -> torch.Tensor | None:
+    """One float32 weight per class (C,), copied, or None."""
+    return None if weight is None else torch.as_tensor(weight, dtype=torch.float32).clone()
+
+
+class CrossEntropyLoss(nn.Module):
+    """Pixel-wise cross-entropy of logits (N, C, H, W) against labels (N, H, W).
+
+    With ``reduction="mean"`` it equals ``F.cross_entropy(logits, target, weight,
+    ignore_index=..., label_smoothing=...)``: the mean over the pixels that are not
+    ignored, which with class weights is the weighted sum divided by the sum of the
+    target pixels' weights. A batch in which every pixel is ignored gives 0, still
+    attached to the graph, instead of NaN. ``"none"`` returns the (N, H, W) per-pixel
+    losses (0 at ignored pixels) and ``"sum"`` their sum.
+
+    Args:
+        weight: one weight per class (C,), or None for equal weights. Kept as a buffer,
+            so it follows ``.to(device)``.
+        ignore_index: target value whose pixels add nothing to the loss or gradient, or
+            None.
+        label_smoothing: in [0, 1]; mixes the one-hot target with the uniform one.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+    """
+
+    weight: torch.Tensor | None
+
+    def __init__(
+        self,
+        weight: Weights = None,
+        ignore_index: int | None = 255,
+        label_smoothing: float = 0.0,
+        reduction: Reduction = "mean",
+    ) -> None:
+        super().__init__()
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise PixelwiseError(f"label_smoothing must lie in [0, 1], got {label_smoothing}")
+        check_reduction(reduction)
+        self.ignore_index = ignore_index
+        self.label_smoothing = label_smoothing
+        self.reduction = reduction
+        self.register_buffer("weight", weight_buffer(weight))
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Loss of logits (N, C, H, W) against int64 labels (N, H, W)."""
+        labels = read_labels("multiclass", logits, target, self.ignore_index)
+        scores = prepare_scores(logits, labels.valid)
+        weight = None if self.weight is None else self.weight.to(scores.dtype)
+        losses = F.cross_entropy(
+            scores,
+            labels.target,
+            weight=weight,
+            reduction="none",
+            label_smoothing=self.label_smoothing,
+        )
+        weights = labels.valid.to(losses.dtype)
+        if weight is not None:
+            weights = weights * weight[labels.target]
+        return reduce_pixels(losses * labels.valid, weights, self.reduction)
+
+    def extra_repr(self) -> str:
+        return (
+            f"ignore_index={self.ignore_index}, label_smoothing={self.label_smoothing}, "
+            f"reduction={self.reduction!r}"
+        )

@@ -1,0 +1,152 @@
+"""How every loss reads its inputs: shape and label checks, ignored pixels, class maps.
+
+Two conventions, chosen by a loss's ``mode``:
+
+- ``"multiclass"``: scores (N, C, H, W) with C >= 2, and integer labels (N, H, W) in
+  ``[0, C)`` or the ignore index;
+- ``"binary"``: scores (N, 1, H, W), and 0/1 targets (N, 1, H, W) or (N, H, W), or the
+  ignore index. Any other target value is an error, so a 0/255 mask is never read as
+  "255 means positive": map it to 0/1, or pass ``ignore_index=255`` to skip those pixels.
+
+Scores are logits, or probabilities where a loss takes ``from_logits=False``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from pixelwise.errors import PixelwiseError
+
+Mode = Literal["binary", "multiclass"]
+MODES: tuple[Mode, ...] = ("binary", "multiclass")
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Checked targets.
+
+    Attributes:
+        target: (N, H, W) int64 labels (0/1 in binary mode), 0 at ignored pixels.
+        valid: (N, H, W) bool, False at ignored pixels.
+    """
+
+    target: torch.Tensor
+    valid: torch.Tensor
+
+
+def check_mode(mode: str) -> None:
+    """Raise ``PixelwiseError`` unless ``mode`` is ``"binary"`` or ``"multiclass"``."""
+    if mode not in MODES:
+        raise PixelwiseError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+
+
+def read_labels(
+    mode: Mode, scores: torch.Tensor, target: torch.Tensor, ignore_index: int | None
+) -> Labels:
+    """Check scores (N, C, H, W) against ``target`` in ``mode``; the labels and valid pixels.
+
+    Raises:
+        PixelwiseError: on a shape mismatch, a wrong channel count, or a target value
+            that is neither a label nor the ignore index (the message names the value).
+    """
+    channels = scores.shape[1] if scores.ndim == 4 else None
+    if mode == "binary":
+        if channels != 1:
+            raise PixelwiseError(f"binary mode takes scores (N, 1, H, W), got {_shape(scores)}")
+        if target.ndim == 4 and target.shape[1] == 1:
+            target = target[:, 0]
+        if target.dtype == torch.bool:
+            target = target.long()
+        num_labels = 2
+    else:
+        if channels is None or channels < 2:
+            raise PixelwiseError(
+                f"multiclass mode takes scores (N, C, H, W) with C >= 2, got {_shape(scores)}; "
+                "use mode='binary' for one channel"
+            )
+        if target.dtype.is_floating_point or target.dtype == torch.bool:
+            raise PixelwiseError(f"multiclass targets must be integer labels, got {target.dtype}")
+        num_labels = channels
+    expected = (scores.shape[0], *scores.shape[2:])
+    if tuple(target.shape) != expected:
+        raise PixelwiseError(
+            f"target shape {_shape(target)} does not match scores {_shape(scores)}; "
+            f"expected {expected}"
+        )
+    return _checked(target, num_labels, ignore_index, mode)
+
+
+def _checked(target: torch.Tensor, num_labels: int, ignore_index: int | None, mode: str) -> Labels:
+    if ignore_index is None:
+        valid = torch.ones_like(target, dtype=torch.bool)
+    else:
+        valid = target != ignore_index
+    in_range = (target >= 0) & (target < num_labels) & (target == target.round())
+    bad = valid & ~in_range
+    if bad.any():
+        value = target[bad][0].item()
+        hint = (
+            "; map a 0/255 mask to 0/1, or set ignore_index to skip those pixels"
+            if mode == "binary"
+            else ""
+        )
+        raise PixelwiseError(
+            f"{mode} target holds {value!r}, which is neither a label in [0, {num_labels}) "
+            f"nor the ignore index ({ignore_index}){hint}"
+        )
+    return Labels(target.long().masked_fill(~valid, 0), valid)
+
+
+def _shape(tensor: torch.Tensor) -> tuple[int, ...]:
+    return tuple(tensor.shape)
+
+
+def prepare_scores(scores: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Scores (N, C, H, W) in float32 or wider, with 0 at ignored pixels.
+
+    Half-precision scores (as under mixed precision) are widened, since their sums over
+    a batch overflow. Whatever the scores hold at ignored pixels (even inf or NaN) then
+    reaches neither the loss nor the gradient, and their gradient is exactly 0.
+    """
+    return widen(scores.masked_fill(~valid.unsqueeze(1), 0))
+
+
+def widen(scores: torch.Tensor) -> torch.Tensor:
+    """``scores`` in float32 if they are in a narrower float type, else as they are."""
+    return scores.to(torch.promote_types(scores.dtype, torch.float32))
+
+
+def class_maps(
+    mode: Mode, scores: torch.Tensor, labels: Labels, from_logits: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-class probabilities and one-hot targets, both (N, K, H, W) and 0 at ignored pixels.
+
+    K is 1 in binary mode (the foreground) and C in multiclass mode. Logits go through
+    the sigmoid (binary) or the softmax over classes (multiclass).
+    """
+    scores = prepare_scores(scores, labels.valid)
+    if from_logits:
+        scores = torch.sigmoid(scores) if mode == "binary" else scores.softmax(dim=1)
+    keep = labels.valid.unsqueeze(1).to(scores.dtype)
+    if mode == "binary":
+        onehot = labels.target.unsqueeze(1)
+    else:
+        onehot = F.one_hot(labels.target, scores.shape[1]).permute(0, 3, 1, 2)
+    return scores * keep, onehot.to(scores.dtype) * keep
+
+
+def check_classes(classes: Sequence[int] | None, num_classes: int) -> None:
+    """Raise ``PixelwiseError`` unless every entry of ``classes`` lies in ``[0, num_classes)``."""
+    if classes is None:
+        return
+    outside = [c for c in classes if not 0 <= c < num_classes]
+    if outside or not classes:
+        raise PixelwiseError(
+            f"classes {list(classes)} must be a non-empty list of class indices in "
+            f"[0, {num_classes})"
+        )
