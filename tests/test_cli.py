@@ -260,7 +260,8 @@ def test_console_script_prints_no_traceback(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "error: unknown dataset 'nope'; choose from: synthetic, folder, camvid, isbi2012"
+        "error: unknown dataset 'nope'; choose from: synthetic, folder, camvid, isbi2012, voc, "
+        "cityscapes, coco"
     ]
 
 

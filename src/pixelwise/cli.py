@@ -18,9 +18,13 @@ from pixelwise.errors import PixelwiseError
 def _data_flags(parser: argparse.ArgumentParser, required: bool) -> None:
     group = parser.add_argument_group("data")
     group.add_argument(
-        "--data", required=required, help="dataset: synthetic, folder, camvid, isbi2012"
+        "--data",
+        required=required,
+        help="dataset: synthetic, folder, camvid, isbi2012, voc, cityscapes, coco",
     )
-    group.add_argument("--data-root", help="dataset folder (camvid, isbi2012)")
+    group.add_argument(
+        "--data-root", help="dataset folder (camvid, isbi2012, voc, cityscapes, coco)"
+    )
     group.add_argument("--images", help="folder data: image folder")
     group.add_argument("--masks", help="folder data: mask folder, matched to images by file stem")
     group.add_argument("--mask-values", help="folder data: stored value -> class, e.g. 0:0,255:1")
@@ -118,6 +122,7 @@ def _train_config(args: argparse.Namespace):
     overrides = {
         "model.name": args.model,
         "model.encoder": args.encoder,
+        "model.encoder_weights": args.encoder_weights,
         "data.name": args.data,
         "data.root": args.data_root,
         "data.crop": args.crop,
@@ -128,6 +133,11 @@ def _train_config(args: argparse.Namespace):
         "train.loss": args.loss,
         "train.class_weights": class_weights,
         "train.accelerator": args.accelerator,
+        "train.optimizer": args.optimizer,
+        "train.warmup_steps": args.warmup_steps,
+        "train.encoder_lr_mult": args.encoder_lr_mult,
+        "train.freeze_encoder_epochs": args.freeze_encoder_epochs,
+        "train.init_from": args.init_from,
         "seed": args.seed,
         "out": args.out,
     }
@@ -223,6 +233,24 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_inspect(args: argparse.Namespace) -> int:
+    """Print the inspection; exit 0 whenever the report was written, problems or not."""
+    from pixelwise.data.inspect import inspect_data
+    from pixelwise.report.dataset import frequency_table
+
+    split = args.split or ("all" if args.data == "folder" else "train")
+    out = Path(args.out or f"inspect-{args.data}-{split}")
+    report = inspect_data(args.data, split, out, args.data_root, **_data_options(args))
+    sizes = ", ".join(f"{size} ({count})" for size, count in report.image_sizes.items())
+    print(f"{report.dataset} {report.split}: {report.num_samples} samples; image sizes: {sizes}")
+    print(frequency_table(report))
+    print(f"{len(report.problems)} problem(s)")
+    for problem in report.problems:
+        print(f"  {problem.kind}: {problem.message}")
+    print(f"report: {out / 'report.json'}")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from pixelwise.models import list_encoders, list_models
 
@@ -291,11 +319,39 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", help="YAML run configuration; flags override it")
     train.add_argument("--model", help="architecture (see `pixelwise models`)")
     train.add_argument("--encoder", help="encoder name, for models that take one")
+    train.add_argument(
+        "--encoder-weights",
+        metavar="PATH|imagenet",
+        help="torchvision-format classifier weights loaded into the encoder before training",
+    )
     _model_flags(train)
     _data_flags(train, required=False)
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float, help="learning rate")
+    train.add_argument(
+        "--optimizer",
+        metavar="adamw|sgd",
+        help="adamw (cosine schedule, default) or sgd (momentum 0.9, poly schedule)",
+    )
+    train.add_argument(
+        "--warmup-steps", type=int, metavar="N", help="adamw: linear warmup steps (default: 0)"
+    )
+    train.add_argument(
+        "--encoder-lr-mult", type=float, metavar="X", help="encoder learning rate = lr × X"
+    )
+    train.add_argument(
+        "--freeze-encoder-epochs",
+        type=int,
+        metavar="N",
+        help="freeze the encoder (weights and BatchNorm statistics) for the first N epochs",
+    )
+    train.add_argument(
+        "--init-from",
+        metavar="MODEL_DIR",
+        help="start from the matching weights of a saved model or run of the same architecture "
+        "(the data's classes may differ; the head is reinitialised)",
+    )
     train.add_argument(
         "--loss",
         metavar="SPEC",
@@ -372,6 +428,20 @@ def build_parser() -> argparse.ArgumentParser:
     _model_flags(summary)
     summary.add_argument("--json", action="store_true", help="print the summary as JSON")
     summary.set_defaults(handler=cmd_summary)
+
+    data = commands.add_parser("data", help="look at datasets")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
+    inspect = data_commands.add_parser(
+        "inspect",
+        help="sizes, class frequencies, sample masks and every problem found; exits 0 when "
+        "the report is written, even if it lists problems",
+    )
+    _data_flags(inspect, required=True)
+    inspect.add_argument("--split", help="split to inspect (default: train; 'all' for folder)")
+    inspect.add_argument(
+        "--out", help="folder for report.json and the pictures (default: inspect-DATA-SPLIT)"
+    )
+    inspect.set_defaults(handler=cmd_data_inspect)
     return parser
 
 

@@ -21,10 +21,15 @@ from pixelwise.errors import PixelwiseError
 
 @dataclass
 class ModelSection:
-    """Which architecture: ``name``, optional ``encoder``, and its keyword ``options``."""
+    """Which architecture: ``name``, optional ``encoder``, and its keyword ``options``.
+
+    ``encoder_weights`` (a torchvision-format classifier state dict, or ``"imagenet"``)
+    is loaded into the encoder when training starts; saved models do not refer to it.
+    """
 
     name: str = "unet"
     encoder: str | None = None
+    encoder_weights: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -37,6 +42,9 @@ class DataSection:
     ``split_options`` add to or override them for one split, e.g.
     ``{"val": {"num_images": 200}}``.
     ``crop`` is the training crop ``[H, W]``; validation always sees whole images.
+    ``augment`` lists the training augmentation steps, e.g.
+    ``[{"name": "scale_crop", "scale": [0.5, 2.0]}, {"name": "hflip"}]`` (see
+    :mod:`pixelwise.data.augment`); ``None`` is a random crop and a horizontal flip.
     ``num_workers: null`` picks 0 on the CPU and up to 8 on a GPU.
     """
 
@@ -47,6 +55,7 @@ class DataSection:
     options: dict[str, Any] = field(default_factory=dict)
     split_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     crop: list[int] | None = None
+    augment: list[dict[str, Any]] | None = None
     batch_size: int = 8
     num_workers: int | None = None
 
@@ -57,12 +66,17 @@ class DataSection:
 
 @dataclass
 class TrainSection:
-    """Optimisation: AdamW with a cosine schedule.
+    """Optimisation and transfer learning.
 
+    ``optimizer`` is ``"adamw"`` (cosine schedule after ``warmup_steps`` of linear
+    warmup) or ``"sgd"`` (momentum 0.9, poly schedule); see :mod:`pixelwise.engine.optim`.
     ``loss`` is a loss spec such as ``"ce"`` or ``"ce+0.5*dice"`` (see
     :func:`pixelwise.losses.build_loss`). ``class_weights`` is one weight per class, or
     a method (``"median_frequency"``, ``"inverse"``, ``"inverse_sqrt"``) that computes
     them from the training split.
+    ``encoder_lr_mult`` scales the encoder's learning rate; ``freeze_encoder_epochs``
+    freezes the encoder for the first epochs; ``init_from`` is a saved model or run
+    directory of the same architecture whose matching weights start the training.
     """
 
     epochs: int = 10
@@ -73,6 +87,11 @@ class TrainSection:
     accelerator: str = "auto"
     devices: int | str = 1
     precision: str = "32-true"
+    optimizer: str = "adamw"
+    warmup_steps: int = 0
+    encoder_lr_mult: float = 1.0
+    freeze_encoder_epochs: int = 0
+    init_from: str | None = None
 
 
 @dataclass

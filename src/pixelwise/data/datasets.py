@@ -8,6 +8,7 @@ come from: any image/mask folder pair, CamVid, and ISBI 2012.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import logging
 import re
@@ -177,11 +178,12 @@ def _by_stem(files: Sequence[Path]) -> dict[str, Path]:
     return index
 
 
-def pair_by_stem(images: str | Path, masks: str | Path) -> list[Pair]:
+def pair_by_stem(images: str | Path, masks: str | Path, skip_unpaired: bool = False) -> list[Pair]:
     """Pair each image in folder ``images`` with the mask of the same stem in ``masks``.
 
     Suffixes may differ (``a.jpg`` with ``a.png``). Returns pairs sorted by stem. An
-    image without a mask is an error; masks without an image are left out.
+    image without a mask is an error, or left out with ``skip_unpaired``; masks
+    without an image are left out.
     """
     image_files = _by_stem(list_images(_require_folder(images, "image")))
     mask_folder = _require_folder(masks, "mask")
@@ -189,6 +191,8 @@ def pair_by_stem(images: str | Path, masks: str | Path) -> list[Pair]:
     pairs = []
     for stem, image in sorted(image_files.items()):
         if stem not in mask_files:
+            if skip_unpaired:
+                continue
             raise PixelwiseError(f"image '{image}' has no mask named '{stem}.*' in '{mask_folder}'")
         pairs.append((image, mask_files[stem]))
     return pairs
@@ -248,15 +252,18 @@ def folder_dataset(
     channels: int = 3,
     val_fraction: float = 0.2,
     seed: int = 0,
+    skip_unpaired: bool = False,
 ) -> PairedFileDataset:
     """Images in one folder, masks of the same stems in another.
+
+    An image without a mask is an error, or left out with ``skip_unpaired``.
 
     Classes come from ``classes``; else from the targets of ``mask_values`` (their
     largest + 1, named ``class0``...); else from scanning the masks for their largest
     value other than ``ignore_index``. ``split`` is "all", or "train"/"val" as cut by
     :func:`split_pairs` with ``val_fraction`` and ``seed``.
     """
-    pairs = pair_by_stem(images, masks)
+    pairs = pair_by_stem(images, masks, skip_unpaired)
     if classes is None:
         targets = [v for v in (mask_values or {}).values() if v != ignore_index]
         if mask_values is not None and not targets:
@@ -329,6 +336,11 @@ def _synthetic() -> Callable[..., SegmentationDataset]:
     return SyntheticShapes
 
 
+def _imported(module: str, name: str) -> Callable[[], Callable[..., SegmentationDataset]]:
+    """A builder that imports ``name`` from ``module`` when called."""
+    return lambda: getattr(importlib.import_module(module), name)
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     """How :func:`load_dataset` builds a named dataset.
@@ -346,6 +358,11 @@ DATASETS: dict[str, DatasetSpec] = {
     "folder": DatasetSpec(lambda: folder_dataset, needs_root=False),
     "camvid": DatasetSpec(lambda: camvid_dataset, needs_root=True),
     "isbi2012": DatasetSpec(lambda: isbi2012_dataset, needs_root=True),
+    "voc": DatasetSpec(_imported("pixelwise.data.voc", "voc_dataset"), needs_root=True),
+    "cityscapes": DatasetSpec(
+        _imported("pixelwise.data.cityscapes", "cityscapes_dataset"), needs_root=True
+    ),
+    "coco": DatasetSpec(_imported("pixelwise.data.coco", "coco_dataset"), needs_root=True),
 }
 
 
@@ -365,9 +382,9 @@ def _check_options(name: str, make: Callable[..., SegmentationDataset], options:
 def load_dataset(
     name: str, split: str, root: str | Path | None = None, **options
 ) -> SegmentationDataset:
-    """Build dataset ``name`` ("synthetic", "folder", "camvid", "isbi2012") for ``split``.
+    """Build dataset ``name`` (one of :data:`DATASETS`, e.g. "camvid", "voc") for ``split``.
 
-    ``root`` is the dataset folder for camvid and isbi2012, and must be left out for
+    ``root`` is the dataset folder for those that need one, and must be left out for
     the others. ``options`` are the keyword arguments of the dataset's builder, e.g.
     ``images=`` and ``masks=`` for "folder" (see :func:`folder_dataset`).
     """

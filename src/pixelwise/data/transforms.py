@@ -1,4 +1,4 @@
-"""From uint8 arrays to model tensors: augmentation (albumentations) and normalisation."""
+"""From uint8 arrays to model tensors: optional augmentation, then normalisation."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from pixelwise.data.base import SegmentationDataset
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 import albumentations as A
-import cv2
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -47,25 +46,6 @@ class Normalization:
     @classmethod
     def from_dict(cls, d: dict) -> Normalization:
         return cls(tuple(d["mean"]), tuple(d["std"]))
-
-
-def train_augmentation(crop: tuple[int, int] | None, ignore_index: int, seed: int) -> A.Compose:
-    """Random crop (padding the mask with ``ignore_index``) and horizontal flip."""
-    steps: list[A.BasicTransform] = []
-    if crop is not None:
-        height, width = crop
-        steps += [
-            A.PadIfNeeded(
-                min_height=height,
-                min_width=width,
-                border_mode=cv2.BORDER_CONSTANT,
-                fill=0,
-                fill_mask=ignore_index,
-            ),
-            A.RandomCrop(height=height, width=width),
-        ]
-    steps.append(A.HorizontalFlip(p=0.5))
-    return A.Compose(steps, seed=seed)
 
 
 class TensorDataset(Dataset):

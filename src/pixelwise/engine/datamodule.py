@@ -6,8 +6,9 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader
 
+from pixelwise.data.augment import Step, build_augmentation
 from pixelwise.data.base import SegmentationDataset
-from pixelwise.data.transforms import Normalization, TensorDataset, train_augmentation
+from pixelwise.data.transforms import Normalization, TensorDataset
 
 
 def default_workers(accelerator_is_gpu: bool) -> int:
@@ -20,7 +21,9 @@ def default_workers(accelerator_is_gpu: bool) -> int:
 class SegmentationDataModule(pl.LightningDataModule):
     """Shuffled, augmented training batches; whole validation images one at a time.
 
-    Validation images keep their own sizes, so the validation batch size is 1.
+    ``augment`` is a list of steps for :func:`pixelwise.data.augment.build_augmentation`
+    (``None``: random crop and horizontal flip). Validation images are not augmented and
+    keep their own sizes, so the validation batch size is 1.
     """
 
     def __init__(
@@ -32,9 +35,10 @@ class SegmentationDataModule(pl.LightningDataModule):
         crop: tuple[int, int] | None,
         num_workers: int,
         seed: int,
+        augment: list[Step] | None = None,
     ) -> None:
         super().__init__()
-        augmentation = train_augmentation(crop, train.info.ignore_index, seed)
+        augmentation = build_augmentation(augment, crop, train.info.ignore_index, seed)
         self.train_set = TensorDataset(train, normalization, augmentation)
         self.val_set = TensorDataset(val, normalization)
         self.batch_size = batch_size

@@ -21,6 +21,8 @@ from pixelwise.data.transforms import Normalization
 from pixelwise.engine.callbacks import MetricsCSV
 from pixelwise.engine.datamodule import SegmentationDataModule, default_workers
 from pixelwise.engine.module import SegmentationModule
+from pixelwise.engine.optim import check_optimisation
+from pixelwise.engine.transfer import FreezeEncoder, check_transfer, start_from
 from pixelwise.errors import PixelwiseError
 from pixelwise.losses import parse_loss_spec
 from pixelwise.models import build_model
@@ -78,6 +80,11 @@ def plan(config: RunConfig) -> TrainingPlan:
         encoder=config.model.encoder,
         **config.model.options,
     )
+    train_section = config.train
+    check_optimisation(
+        train_section.optimizer, train_section.warmup_steps, train_section.encoder_lr_mult
+    )
+    check_transfer(model, config)
     card = ModelCard(model.config, info, Normalization.default(info.channels))
     return TrainingPlan(train, val, model.config, card)
 
@@ -104,6 +111,8 @@ def _trainer(config: RunConfig, run: RunDir, progress: bool) -> tuple[pl.Trainer
         dirpath=run.checkpoints, filename="best", monitor="val_miou", mode="max", save_last=True
     )
     callbacks: list[pl.Callback] = [checkpoint, MetricsCSV(run.metrics_csv)]
+    if config.train.freeze_encoder_epochs > 0:
+        callbacks.append(FreezeEncoder(config.train.freeze_encoder_epochs))
     if progress:
         callbacks.append(TrainingProgress(refresh_rate=5))
     trainer = pl.Trainer(
@@ -164,7 +173,12 @@ def fit(
         class_weights=resolve_class_weights(
             config.train.class_weights, prepared.train, progress=progress
         ),
+        optimizer=config.train.optimizer,
+        warmup_steps=config.train.warmup_steps,
+        encoder_lr_mult=config.train.encoder_lr_mult,
     )
+    if not resume:
+        start_from(module.model, config)
     workers = config.data.num_workers
     if workers is None:
         workers = default_workers(isinstance(trainer.accelerator, CUDAAccelerator))
@@ -176,6 +190,7 @@ def fit(
         crop=tuple(config.data.crop) if config.data.crop else None,
         num_workers=workers,
         seed=config.seed,
+        augment=config.data.augment,
     )
     with batch_norm_hint(config.data.batch_size):
         trainer.fit(module, datamodule=data, ckpt_path=run.last_checkpoint if resume else None)

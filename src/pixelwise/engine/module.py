@@ -8,6 +8,8 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
+from pixelwise.engine.optim import build_optimizer, build_schedule, param_groups
+from pixelwise.engine.transfer import encoder_of
 from pixelwise.losses import build_loss
 from pixelwise.metrics import ConfusionMatrix
 from pixelwise.models import build_model
@@ -16,7 +18,10 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 class SegmentationModule(pl.LightningModule):
-    """Trains ``build_model(**model_config)`` with AdamW and a per-step cosine schedule.
+    """Trains ``build_model(**model_config)`` with a per-step learning-rate schedule.
+
+    ``optimizer``, ``warmup_steps`` and ``encoder_lr_mult`` choose the optimiser, its
+    schedule and the encoder's learning rate (see :mod:`pixelwise.engine.optim`).
 
     Batches are ``(images (N, C, H, W) float, masks (N, H, W) int64)``. Validation
     accumulates one dataset-level confusion matrix per epoch and logs ``val_miou``
@@ -34,6 +39,9 @@ class SegmentationModule(pl.LightningModule):
         weight_decay: float = 1e-4,
         loss: str = "ce",
         class_weights: Sequence[float] | None = None,
+        optimizer: str = "adamw",
+        warmup_steps: int = 0,
+        encoder_lr_mult: float = 1.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -69,9 +77,10 @@ class SegmentationModule(pl.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         hp = self.hparams
-        optimizer = torch.optim.AdamW(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+        groups = param_groups(self.model, encoder_of(self.model), hp.lr, hp.encoder_lr_mult)
+        optimizer = build_optimizer(hp.optimizer, groups, hp.lr, hp.weight_decay)
         steps = max(1, int(self.trainer.estimated_stepping_batches))
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+        schedule = build_schedule(hp.optimizer, optimizer, steps, hp.warmup_steps)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
 

@@ -1,0 +1,92 @@
+"""Optimisers and per-step learning-rate schedules.
+
+``sgd``: SGD with momentum 0.9 and the poly schedule ``lr * (1 - step / total) ** 0.9``
+(as in DeepLab). ``adamw``: AdamW with a cosine schedule, after an optional linear
+warmup of ``warmup_steps``.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import torch
+from torch import nn
+from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR, LRScheduler
+
+from pixelwise.errors import PixelwiseError
+
+OPTIMIZERS = ("adamw", "sgd")
+MOMENTUM = 0.9
+POLY_POWER = 0.9
+
+
+def check_optimizer(name: str) -> None:
+    """Raise a user error unless ``name`` is one of :data:`OPTIMIZERS`."""
+    if name not in OPTIMIZERS:
+        raise PixelwiseError(f"unknown optimizer {name!r}; choose from: {', '.join(OPTIMIZERS)}")
+
+
+def check_optimisation(optimizer: str, warmup_steps: int, encoder_lr_mult: float) -> None:
+    """Raise a user error naming the first invalid value."""
+    check_optimizer(optimizer)
+    if warmup_steps < 0:
+        raise PixelwiseError(f"warmup steps must be 0 or more, got {warmup_steps}")
+    if optimizer == "sgd" and warmup_steps > 0:
+        raise PixelwiseError(f"warmup steps ({warmup_steps}) apply to adamw only, not sgd")
+    if encoder_lr_mult < 0:
+        raise PixelwiseError(f"encoder lr multiplier must be 0 or more, got {encoder_lr_mult}")
+
+
+def param_groups(
+    model: nn.Module, encoder: nn.Module | None, lr: float, encoder_lr_mult: float
+) -> list[dict]:
+    """The encoder's parameters at ``lr * encoder_lr_mult``, the rest at ``lr``.
+
+    Without an encoder, or with a multiplier of 1, there is one group.
+    """
+    if encoder is None or encoder_lr_mult == 1.0:
+        return [{"params": list(model.parameters()), "lr": lr}]
+    in_encoder = {id(p) for p in encoder.parameters()}
+    rest = [p for p in model.parameters() if id(p) not in in_encoder]
+    return [
+        {"params": list(encoder.parameters()), "lr": lr * encoder_lr_mult},
+        {"params": rest, "lr": lr},
+    ]
+
+
+def build_optimizer(
+    name: str, groups: list[dict], lr: float, weight_decay: float
+) -> torch.optim.Optimizer:
+    """Optimizer ``name`` (see :data:`OPTIMIZERS`) over parameter ``groups``."""
+    check_optimizer(name)
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=MOMENTUM, weight_decay=weight_decay)
+    return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
+
+
+def poly_factor(step: int, total: int) -> float:
+    """The poly schedule's multiplier of the base learning rate at ``step`` of ``total``."""
+    return (1.0 - min(step, total) / total) ** POLY_POWER
+
+
+def warmup_cosine_factor(step: int, total: int, warmup: int) -> float:
+    """Linear ramp over ``warmup`` steps to 1, then cosine from 1 to 0 at ``total``."""
+    if step < warmup:
+        return (step + 1) / (warmup + 1)
+    progress = min(step - warmup, total - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def build_schedule(
+    name: str, optimizer: torch.optim.Optimizer, total: int, warmup: int
+) -> LRScheduler:
+    """The per-step schedule of optimizer ``name`` over ``total`` steps.
+
+    AdamW without warmup uses ``CosineAnnealingLR`` over ``total`` steps.
+    """
+    if name == "sgd":
+        return LambdaLR(optimizer, partial(poly_factor, total=total))
+    if warmup == 0:
+        return CosineAnnealingLR(optimizer, T_max=total)
+    return LambdaLR(optimizer, partial(warmup_cosine_factor, total=total, warmup=warmup))

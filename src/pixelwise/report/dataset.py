@@ -1,0 +1,90 @@
+"""Pictures and tables of a dataset inspection: class frequencies and sample masks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from pixelwise.data.base import SegmentationDataset
+from pixelwise.data.inspect import InspectionReport
+from pixelwise.data.io import write_png_atomic
+from pixelwise.errors import PixelwiseError
+from pixelwise.report.overlay import colorize, grid, to_rgb
+
+PANEL_SIDE = 160
+
+
+def frequency_table(report: InspectionReport) -> str:
+    """One row per class: pixel count and share of the labelled pixels."""
+    width = max(8, *(len(name) for name in report.classes))
+    header = f"{'class':<{width}}  {'pixels':>12}  {'share':>7}"
+    lines = [header, "-" * len(header)]
+    for name, count, share in zip(
+        report.classes, report.class_pixels, report.frequencies, strict=True
+    ):
+        lines.append(f"{name:<{width}}  {count:>12}  {100 * share:>6.2f}%")
+    lines.append(f"{'(ignored)':<{width}}  {report.ignored_pixels:>12}")
+    return "\n".join(lines)
+
+
+def frequency_chart(report: InspectionReport) -> np.ndarray:
+    """Horizontal bars of each class's share of the labelled pixels; ``(H, W, 3)`` uint8."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    count = len(report.classes)
+    figure = Figure(figsize=(6.0, 1.2 + 0.3 * count), dpi=100, layout="constrained")
+    axes = figure.add_subplot()
+    shares = [100 * share for share in report.frequencies]
+    axes.barh(range(count), shares, color="tab:blue")
+    axes.set_yticks(range(count), report.classes)
+    axes.invert_yaxis()
+    axes.set_xlabel("share of labelled pixels (%)")
+    axes.set_title(f"{report.dataset} {report.split}: class frequencies")
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def _fit(panel: np.ndarray, side: int = PANEL_SIDE) -> np.ndarray:
+    """Shrink or enlarge ``(H, W, 3)`` (nearest) to fit ``side`` square, padded white."""
+    h, w = panel.shape[:2]
+    factor = side / max(h, w)
+    rows = (np.arange(max(1, round(h * factor))) / factor).astype(int).clip(max=h - 1)
+    cols = (np.arange(max(1, round(w * factor))) / factor).astype(int).clip(max=w - 1)
+    resized = panel[rows][:, cols]
+    out = np.full((side, side, 3), 255, np.uint8)
+    out[: resized.shape[0], : resized.shape[1]] = resized
+    return out
+
+
+def sample_grid(dataset: SegmentationDataset, count: int = 8) -> np.ndarray | None:
+    """Rows of (image, colour mask) for the first ``count`` readable samples.
+
+    Returns ``(H, W, 3)`` uint8, or ``None`` when no sample can be read.
+    """
+    info = dataset.info
+    rows = []
+    for index in range(len(dataset)):
+        if len(rows) == count:
+            break
+        try:
+            image, mask = dataset[index]
+        except PixelwiseError:
+            continue
+        colours = colorize(mask, info.colours, info.ignore_index)
+        rows.append([_fit(to_rgb(image)), _fit(colours)])
+    return grid(rows) if rows else None
+
+
+def write_inspection(report: InspectionReport, dataset: SegmentationDataset, out: Path) -> None:
+    """Write ``report.json``, ``class_frequencies.png`` and ``samples.png`` into ``out``.
+
+    ``samples.png`` is left out when no sample can be read.
+    """
+    report.save(out / "report.json")
+    write_png_atomic(out / "class_frequencies.png", frequency_chart(report))
+    samples = sample_grid(dataset)
+    if samples is not None:
+        write_png_atomic(out / "samples.png", samples)
