@@ -67,6 +67,11 @@ def _float_list(text: str, flag: str) -> tuple[float, ...]:
     return tuple(_number_list(text, flag, float))
 
 
+def _devices(text: str) -> int | str:
+    """``--devices``: a count, or ``auto``."""
+    return text if text == "auto" else int(text)
+
+
 def _model_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model options (a model rejects those it does not take)")
     group.add_argument(
@@ -133,6 +138,10 @@ def _train_config(args: argparse.Namespace):
         "train.loss": args.loss,
         "train.class_weights": class_weights,
         "train.accelerator": args.accelerator,
+        "train.devices": args.devices,
+        "train.num_nodes": args.num_nodes,
+        "train.strategy": args.strategy,
+        "train.precision": args.precision,
         "train.optimizer": args.optimizer,
         "train.warmup_steps": args.warmup_steps,
         "train.encoder_lr_mult": args.encoder_lr_mult,
@@ -367,6 +376,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"), help="training crop size")
     train.add_argument("--workers", type=int, help="data loader processes (default: 0 on CPU)")
     train.add_argument("--accelerator", help="cpu, gpu or auto (default: auto)")
+    train.add_argument(
+        "--devices", type=_devices, help="devices per node: a count or auto (default: 1)"
+    )
+    train.add_argument("--num-nodes", type=int, help="machines taking part (default: 1)")
+    train.add_argument("--strategy", help="auto, ddp, ddp_spawn, fsdp, ... (default: auto)")
+    train.add_argument("--precision", help="32, bf16-mixed, 16-mixed, bf16-true, ... (default: 32)")
     train.add_argument("--seed", type=int)
     train.add_argument("--out", help="run directory")
     train.add_argument(

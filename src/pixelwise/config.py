@@ -77,6 +77,9 @@ class TrainSection:
     ``encoder_lr_mult`` scales the encoder's learning rate; ``freeze_encoder_epochs``
     freezes the encoder for the first epochs; ``init_from`` is a saved model or run
     directory of the same architecture whose matching weights start the training.
+    ``accelerator``, ``devices``, ``num_nodes``, ``strategy`` (e.g. ``"ddp"``) and
+    ``precision`` (``"32"``, ``"bf16-mixed"``, ``"16-mixed"``, ...) go to Lightning's
+    Trainer; see :mod:`pixelwise.engine.hardware`.
     """
 
     epochs: int = 10
@@ -86,6 +89,8 @@ class TrainSection:
     class_weights: list[float] | str | None = None
     accelerator: str = "auto"
     devices: int | str = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
     precision: str = "32-true"
     optimizer: str = "adamw"
     warmup_steps: int = 0

@@ -19,8 +19,11 @@ class MetricsCSV(pl.Callback):
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.rows = self._read_rows(path)
+        self.rows: list[dict[str, str]] = []
         self.started = time.perf_counter()
+
+    def on_fit_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self.rows = self._read_rows(self.path)
 
     @staticmethod
     def _read_rows(path: Path) -> list[dict[str, str]]:

@@ -23,7 +23,8 @@ class SegmentationDataModule(pl.LightningDataModule):
 
     ``augment`` is a list of steps for :func:`pixelwise.data.augment.build_augmentation`
     (``None``: random crop and horizontal flip). Validation images are not augmented and
-    keep their own sizes, so the validation batch size is 1.
+    keep their own sizes, so the validation batch size is 1. Loader processes stay alive
+    across epochs when ``num_workers > 0``; ``pin_memory`` is for training on CUDA.
     """
 
     def __init__(
@@ -36,6 +37,7 @@ class SegmentationDataModule(pl.LightningDataModule):
         num_workers: int,
         seed: int,
         augment: list[Step] | None = None,
+        pin_memory: bool = False,
     ) -> None:
         super().__init__()
         augmentation = build_augmentation(augment, crop, train.info.ignore_index, seed)
@@ -43,6 +45,7 @@ class SegmentationDataModule(pl.LightningDataModule):
         self.val_set = TensorDataset(val, normalization)
         self.batch_size = batch_size
         self.num_workers = num_workers
+        self.pin_memory = pin_memory
 
     def _loader(self, dataset: TensorDataset, batch_size: int, shuffle: bool) -> DataLoader:
         return DataLoader(
@@ -52,7 +55,7 @@ class SegmentationDataModule(pl.LightningDataModule):
             drop_last=shuffle and len(dataset) > batch_size,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
-            pin_memory=torch.cuda.is_available(),
+            pin_memory=self.pin_memory,
         )
 
     def train_dataloader(self) -> DataLoader:

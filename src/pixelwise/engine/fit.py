@@ -20,6 +20,7 @@ from pixelwise.data.stats import resolve_class_weights
 from pixelwise.data.transforms import Normalization
 from pixelwise.engine.callbacks import MetricsCSV
 from pixelwise.engine.datamodule import SegmentationDataModule, default_workers
+from pixelwise.engine.hardware import trainer_hardware
 from pixelwise.engine.module import SegmentationModule
 from pixelwise.engine.optim import check_optimisation
 from pixelwise.engine.transfer import FreezeEncoder, check_transfer, start_from
@@ -117,9 +118,7 @@ def _trainer(config: RunConfig, run: RunDir, progress: bool) -> tuple[pl.Trainer
         callbacks.append(TrainingProgress(refresh_rate=5))
     trainer = pl.Trainer(
         max_epochs=config.train.epochs,
-        accelerator=config.train.accelerator,
-        devices=config.train.devices,
-        precision=config.train.precision,
+        **trainer_hardware(config.train),
         callbacks=callbacks,
         logger=False,
         enable_model_summary=False,
@@ -157,13 +156,17 @@ def fit(
 
     ``model/`` holds the weights of the epoch with the best validation mIoU.
     ``resume`` continues from ``checkpoints/last.ckpt``.
+    Under multi-process training (``strategy: ddp``) the other processes exit when
+    training ends, and only process 0 returns.
     """
     run = RunDir(Path(config.out))
-    _prepare_run_dir(run, resume, overwrite)
+    trainer, checkpoint = _trainer(config, run, progress)
+    if trainer.is_global_zero:
+        _prepare_run_dir(run, resume, overwrite)
     pl.seed_everything(config.seed, workers=True, verbose=False)
     prepared = plan(config)
-    config.save(run.config)
-    trainer, checkpoint = _trainer(config, run, progress)
+    if trainer.is_global_zero:
+        config.save(run.config)
     module = SegmentationModule(
         prepared.model_config,
         ignore_index=prepared.card.info.ignore_index,
@@ -179,9 +182,10 @@ def fit(
     )
     if not resume:
         start_from(module.model, config)
+    on_gpu = isinstance(trainer.accelerator, CUDAAccelerator)
     workers = config.data.num_workers
     if workers is None:
-        workers = default_workers(isinstance(trainer.accelerator, CUDAAccelerator))
+        workers = default_workers(on_gpu)
     data = SegmentationDataModule(
         prepared.train,
         prepared.val,
@@ -191,9 +195,13 @@ def fit(
         num_workers=workers,
         seed=config.seed,
         augment=config.data.augment,
+        pin_memory=on_gpu,
     )
     with batch_norm_hint(config.data.batch_size):
         trainer.fit(module, datamodule=data, ckpt_path=run.last_checkpoint if resume else None)
+    if not trainer.is_global_zero:
+        # a script-launched DDP worker: process 0 saves, evaluates and reports alone
+        raise SystemExit(0)
     if checkpoint.best_model_path:
         module = SegmentationModule.load_from_checkpoint(
             checkpoint.best_model_path, map_location="cpu"
