@@ -46,6 +46,8 @@ class DataSection:
     ``[{"name": "scale_crop", "scale": [0.5, 2.0]}, {"name": "hflip"}]`` (see
     :mod:`pixelwise.data.augment`); ``None`` is a random crop and a horizontal flip.
     ``num_workers: null`` picks 0 on the CPU and up to 8 on a GPU.
+    ``train_repeats`` draws every training image that many times per epoch, each time
+    with fresh augmentation: for small datasets such as ISBI 2012's 15 slices.
     """
 
     name: str = "synthetic"
@@ -56,6 +58,7 @@ class DataSection:
     split_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     crop: list[int] | None = None
     augment: list[dict[str, Any]] | None = None
+    train_repeats: int = 1
     batch_size: int = 8
     num_workers: int | None = None
 

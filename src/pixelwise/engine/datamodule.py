@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import lightning.pytorch as pl
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from pixelwise.data.augment import Step, build_augmentation
 from pixelwise.data.base import SegmentationDataset
 from pixelwise.data.transforms import Normalization, TensorDataset
+from pixelwise.errors import PixelwiseError
 
 
 def default_workers(accelerator_is_gpu: bool) -> int:
@@ -25,6 +26,7 @@ class SegmentationDataModule(pl.LightningDataModule):
     (``None``: random crop and horizontal flip). Validation images are not augmented and
     keep their own sizes, so the validation batch size is 1. Loader processes stay alive
     across epochs when ``num_workers > 0``; ``pin_memory`` is for training on CUDA.
+    ``train_repeats`` makes one epoch draw every training image that many times.
     """
 
     def __init__(
@@ -38,16 +40,21 @@ class SegmentationDataModule(pl.LightningDataModule):
         seed: int,
         augment: list[Step] | None = None,
         pin_memory: bool = False,
+        train_repeats: int = 1,
     ) -> None:
         super().__init__()
+        if train_repeats < 1:
+            raise PixelwiseError(f"train_repeats must be at least 1, got {train_repeats}")
         augmentation = build_augmentation(augment, crop, train.info.ignore_index, seed)
-        self.train_set = TensorDataset(train, normalization, augmentation)
+        self.train_set: Dataset = TensorDataset(train, normalization, augmentation)
+        if train_repeats > 1:
+            self.train_set = ConcatDataset([self.train_set] * train_repeats)
         self.val_set = TensorDataset(val, normalization)
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.pin_memory = pin_memory
 
-    def _loader(self, dataset: TensorDataset, batch_size: int, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
         return DataLoader(
             dataset,
             batch_size=batch_size,

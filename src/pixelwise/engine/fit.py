@@ -196,6 +196,7 @@ def fit(
         seed=config.seed,
         augment=config.data.augment,
         pin_memory=on_gpu,
+        train_repeats=config.data.train_repeats,
     )
     with batch_norm_hint(config.data.batch_size):
         trainer.fit(module, datamodule=data, ckpt_path=run.last_checkpoint if resume else None)
