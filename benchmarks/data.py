@@ -15,15 +15,13 @@ model means training does not wait on data. Prints a table and writes JSON (atom
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import time
 from pathlib import Path
 
 import torch
+from results import save_results
 
-from pixelwise.config import write_text_atomic
 from pixelwise.data.datasets import load_dataset
 from pixelwise.data.transforms import Normalization
 from pixelwise.engine.datamodule import SegmentationDataModule
@@ -118,14 +116,9 @@ def main() -> None:
         "model": MODEL,
         "model_step_s": step_s,
         "model_images_per_s": model_rate,
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "cpus": torch.multiprocessing.cpu_count(),
-        "machine": platform.processor() or platform.machine(),
         "rows": rows,
     }
-    write_text_atomic(args.out, json.dumps(payload, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    save_results(args.out, payload)
 
 
 if __name__ == "__main__":

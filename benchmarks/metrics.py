@@ -18,8 +18,6 @@ Prints a table and writes JSON (atomically).
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -27,9 +25,9 @@ from pathlib import Path
 
 import torch
 import torchmetrics
+from results import save_results
 from torchmetrics.classification import MulticlassConfusionMatrix
 
-from pixelwise.config import write_text_atomic
 from pixelwise.metrics import ConfusionMatrix
 
 NUM_CLASSES = 21
@@ -141,14 +139,10 @@ def main() -> None:
         "batch": [args.batch, args.size, args.size],
         "num_classes": NUM_CLASSES,
         "repeats": args.repeats,
-        "torch": torch.__version__,
         "torchmetrics": torchmetrics.__version__,
-        "threads": torch.get_num_threads(),
-        "machine": platform.processor() or platform.machine(),
         "rows": rows,
     }
-    write_text_atomic(args.out, json.dumps(payload, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    save_results(args.out, payload)
 
 
 if __name__ == "__main__":

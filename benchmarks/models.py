@@ -15,9 +15,6 @@ Prints a table and writes JSON (atomically).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import tempfile
 import time
@@ -25,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from results import save_results
 from torch import nn
 from tqdm import tqdm
 
@@ -133,13 +131,6 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_json_atomic(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(temporary, path)
-
-
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=512, help="input side (default 512)")
@@ -154,18 +145,9 @@ def main() -> None:
     names = args.models.split(",") if args.models else list(list_models())
     rows = [benchmark_model(name, args.size, args.repeats) for name in tqdm(names, unit="model")]
     print(format_table(rows))
-    write_json_atomic(
-        args.out,
-        {
-            "input": [1, 3, args.size, args.size],
-            "repeats": args.repeats,
-            "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
-            "machine": platform.processor() or platform.machine(),
-            "rows": rows,
-        },
+    save_results(
+        args.out, {"input": [1, 3, args.size, args.size], "repeats": args.repeats, "rows": rows}
     )
-    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
