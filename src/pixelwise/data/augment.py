@@ -47,18 +47,20 @@ class Frame:
             raise PixelwiseError(f"augmentation step '{step}' needs data.crop [H, W]")
         return self.crop
 
+    def fill(self) -> dict[str, Any]:
+        """Uncovered pixels: black in the image, the ignore index in the mask."""
+        return {"border_mode": cv2.BORDER_CONSTANT, "fill": 0, "fill_mask": self.ignore_index}
+
+
+# Geometric steps resample the image bilinearly and the mask by nearest neighbour.
+RESAMPLE = {"interpolation": cv2.INTER_LINEAR, "mask_interpolation": cv2.INTER_NEAREST}
+
 
 def _pad_and_crop(frame: Frame, step: str) -> list[A.BasicTransform]:
     """Pad to at least the crop size (mask padded with the ignore index), then crop at random."""
     height, width = frame.crop_size(step)
     return [
-        A.PadIfNeeded(
-            min_height=height,
-            min_width=width,
-            border_mode=cv2.BORDER_CONSTANT,
-            fill=0,
-            fill_mask=frame.ignore_index,
-        ),
+        A.PadIfNeeded(min_height=height, min_width=width, **frame.fill()),
         A.RandomCrop(height=height, width=width),
     ]
 
@@ -71,12 +73,7 @@ def crop(frame: Frame) -> list[A.BasicTransform]:
 def scale_crop(frame: Frame, scale: Sequence[float] = (0.5, 2.0)) -> list[A.BasicTransform]:
     """Resize by a random factor in ``[scale[0], scale[1]]``, then a random ``data.crop`` window."""
     low, high = _pair(scale, "scale_crop", "scale")
-    resize = A.RandomScale(
-        scale_limit=(low - 1.0, high - 1.0),
-        interpolation=cv2.INTER_LINEAR,
-        mask_interpolation=cv2.INTER_NEAREST,
-        p=1.0,
-    )
+    resize = A.RandomScale(scale_limit=(low - 1.0, high - 1.0), **RESAMPLE, p=1.0)
     return [resize, *_pad_and_crop(frame, "scale_crop")]
 
 
@@ -92,17 +89,7 @@ def vflip(frame: Frame, p: float = 0.5) -> list[A.BasicTransform]:
 
 def rotate(frame: Frame, limit: float = 10.0, p: float = 0.5) -> list[A.BasicTransform]:
     """Rotate by a random angle in ``[-limit, limit]`` degrees; corners become ignored pixels."""
-    return [
-        A.Rotate(
-            limit=limit,
-            interpolation=cv2.INTER_LINEAR,
-            mask_interpolation=cv2.INTER_NEAREST,
-            border_mode=cv2.BORDER_CONSTANT,
-            fill=0,
-            fill_mask=frame.ignore_index,
-            p=p,
-        )
-    ]
+    return [A.Rotate(limit=limit, **RESAMPLE, **frame.fill(), p=p)]
 
 
 def color_jitter(
@@ -140,18 +127,7 @@ def elastic(
 
     ``sigma`` is the smoothing in pixels and ``alpha`` scales the displacements.
     """
-    return [
-        A.ElasticTransform(
-            alpha=alpha,
-            sigma=sigma,
-            interpolation=cv2.INTER_LINEAR,
-            mask_interpolation=cv2.INTER_NEAREST,
-            border_mode=cv2.BORDER_CONSTANT,
-            fill=0,
-            fill_mask=frame.ignore_index,
-            p=p,
-        )
-    ]
+    return [A.ElasticTransform(alpha=alpha, sigma=sigma, **RESAMPLE, **frame.fill(), p=p)]
 
 
 STEPS: dict[str, Callable[..., list[A.BasicTransform]]] = {
