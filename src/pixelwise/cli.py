@@ -131,6 +131,7 @@ def _train_config(args: argparse.Namespace):
         "data.name": args.data,
         "data.root": args.data_root,
         "data.crop": args.crop,
+        "data.scale": args.scale,
         "data.batch_size": args.batch_size,
         "data.num_workers": args.workers,
         "train.epochs": args.epochs,
@@ -374,6 +375,13 @@ def build_parser() -> argparse.ArgumentParser:
         "or one weight per class, e.g. 1,2.5,0.3",
     )
     train.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"), help="training crop size")
+    train.add_argument(
+        "--scale",
+        type=float,
+        metavar="F",
+        help="working resolution: train on images resized by F; predictions are still "
+        "made at full size (default: 1)",
+    )
     train.add_argument("--workers", type=int, help="data loader processes (default: 0 on CPU)")
     train.add_argument("--accelerator", help="cpu, gpu or auto (default: auto)")
     train.add_argument(

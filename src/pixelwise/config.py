@@ -48,6 +48,10 @@ class DataSection:
     ``num_workers: null`` picks 0 on the CPU and up to 8 on a GPU.
     ``train_repeats`` draws every training image that many times per epoch, each time
     with fresh augmentation: for small datasets such as ISBI 2012's 15 slices.
+    ``scale`` is the working resolution: images and masks are resized by this factor
+    before augmentation (and for validation), and the saved model resizes its inputs
+    the same way, then upsamples its class scores back, so predictions and evaluation
+    stay at each image's full size.
     """
 
     name: str = "synthetic"
@@ -59,6 +63,7 @@ class DataSection:
     crop: list[int] | None = None
     augment: list[dict[str, Any]] | None = None
     train_repeats: int = 1
+    scale: float = 1.0
     batch_size: int = 8
     num_workers: int | None = None
 

@@ -13,6 +13,9 @@ from pixelwise.data.base import SegmentationDataset
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 import albumentations as A
+import cv2
+
+from pixelwise.errors import PixelwiseError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -48,9 +51,40 @@ class Normalization:
         return cls(tuple(d["mean"]), tuple(d["std"]))
 
 
-class TensorDataset(Dataset):
-    """Wrap a :class:`SegmentationDataset`: optional augmentation, then tensors.
+def check_scale(scale: float) -> float:
+    """A working-resolution factor must lie in (0, 4]; returns it as a float."""
+    if not 0 < scale <= 4:
+        raise PixelwiseError(f"data.scale must be in (0, 4], got {scale!r}")
+    return float(scale)
 
+
+def scaled_size(height: int, width: int, scale: float) -> tuple[int, int]:
+    """``(H, W)`` times ``scale``, rounded, at least 1 pixel each."""
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def rescale_image(image: np.ndarray, scale: float) -> np.ndarray:
+    """``(H, W, C)`` uint8 -> ``(H*scale, W*scale, C)`` uint8: area averaging down, bilinear up."""
+    if scale == 1:
+        return image
+    height, width = scaled_size(*image.shape[:2], scale)
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (width, height), interpolation=interpolation)
+    return resized.reshape(height, width, image.shape[2])
+
+
+def rescale_mask(mask: np.ndarray, scale: float) -> np.ndarray:
+    """``(H, W)`` labels -> ``(H*scale, W*scale)`` by nearest neighbour (labels never blend)."""
+    if scale == 1:
+        return mask
+    height, width = scaled_size(*mask.shape, scale)
+    return cv2.resize(mask.astype(np.int32), (width, height), interpolation=cv2.INTER_NEAREST)
+
+
+class TensorDataset(Dataset):
+    """Wrap a :class:`SegmentationDataset`: working scale, optional augmentation, then tensors.
+
+    ``scale`` resizes every pair first (see :func:`rescale_image`, :func:`rescale_mask`).
     ``self[i]`` is ``(image (C, H, W) float32 normalised, mask (H, W) int64)``.
     """
 
@@ -59,16 +93,19 @@ class TensorDataset(Dataset):
         dataset: SegmentationDataset,
         normalization: Normalization,
         augmentation: A.Compose | None = None,
+        scale: float = 1.0,
     ) -> None:
         self.dataset = dataset
         self.normalization = normalization
         self.augmentation = augmentation
+        self.scale = check_scale(scale)
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         image, mask = self.dataset[index]
+        image, mask = rescale_image(image, self.scale), rescale_mask(mask, self.scale)
         if self.augmentation is not None:
             out = self.augmentation(image=image, mask=mask)
             image, mask = out["image"], out["mask"]

@@ -27,6 +27,7 @@ class SegmentationDataModule(pl.LightningDataModule):
     keep their own sizes, so the validation batch size is 1. Loader processes stay alive
     across epochs when ``num_workers > 0``; ``pin_memory`` is for training on CUDA.
     ``train_repeats`` makes one epoch draw every training image that many times.
+    ``scale`` resizes training and validation pairs to the working resolution first.
     """
 
     def __init__(
@@ -41,15 +42,16 @@ class SegmentationDataModule(pl.LightningDataModule):
         augment: list[Step] | None = None,
         pin_memory: bool = False,
         train_repeats: int = 1,
+        scale: float = 1.0,
     ) -> None:
         super().__init__()
         if train_repeats < 1:
             raise PixelwiseError(f"train_repeats must be at least 1, got {train_repeats}")
         augmentation = build_augmentation(augment, crop, train.info.ignore_index, seed)
-        self.train_set: Dataset = TensorDataset(train, normalization, augmentation)
+        self.train_set: Dataset = TensorDataset(train, normalization, augmentation, scale)
         if train_repeats > 1:
             self.train_set = ConcatDataset([self.train_set] * train_repeats)
-        self.val_set = TensorDataset(val, normalization)
+        self.val_set = TensorDataset(val, normalization, scale=scale)
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.pin_memory = pin_memory

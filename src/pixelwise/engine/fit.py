@@ -17,7 +17,7 @@ from pixelwise.config import DataSection, RunConfig
 from pixelwise.data.base import SegmentationDataset
 from pixelwise.data.datasets import load_dataset
 from pixelwise.data.stats import resolve_class_weights
-from pixelwise.data.transforms import Normalization
+from pixelwise.data.transforms import Normalization, check_scale
 from pixelwise.engine.callbacks import MetricsCSV
 from pixelwise.engine.datamodule import SegmentationDataModule, default_workers
 from pixelwise.engine.hardware import trainer_hardware
@@ -86,7 +86,8 @@ def plan(config: RunConfig) -> TrainingPlan:
         train_section.optimizer, train_section.warmup_steps, train_section.encoder_lr_mult
     )
     check_transfer(model, config)
-    card = ModelCard(model.config, info, Normalization.default(info.channels))
+    scale = check_scale(config.data.scale)
+    card = ModelCard(model.config, info, Normalization.default(info.channels), input_scale=scale)
     return TrainingPlan(train, val, model.config, card)
 
 
@@ -197,6 +198,7 @@ def fit(
         augment=config.data.augment,
         pin_memory=on_gpu,
         train_repeats=config.data.train_repeats,
+        scale=config.data.scale,
     )
     with batch_norm_hint(config.data.batch_size):
         trainer.fit(module, datamodule=data, ckpt_path=run.last_checkpoint if resume else None)

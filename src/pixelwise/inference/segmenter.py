@@ -8,9 +8,11 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import nn
+from torch.nn import functional as F
 
 from pixelwise.data.base import DatasetInfo
 from pixelwise.data.io import read_image
+from pixelwise.data.transforms import rescale_image
 from pixelwise.errors import PixelwiseError
 from pixelwise.models.saving import ModelCard, load_model
 
@@ -70,9 +72,20 @@ class Segmenter:
 
     @torch.inference_mode()
     def logits(self, image: ImageLike) -> torch.Tensor:
-        """Raw class scores ``(num_classes, H, W)`` float32 on the model's device."""
-        x = self.card.normalization.to_tensor(self.to_array(image))
-        return self.model(x[None].to(self.device))[0].float()
+        """Raw class scores ``(num_classes, H, W)`` float32 on the model's device.
+
+        A model trained at a working scale sees the image resized by it; its scores are
+        resized back to the image's ``H × W`` bilinearly.
+        """
+        pixels = self.to_array(image)
+        scale = self.card.input_scale
+        x = self.card.normalization.to_tensor(rescale_image(pixels, scale))
+        scores = self.model(x[None].to(self.device)).float()
+        if scale != 1:
+            scores = F.interpolate(
+                scores, size=pixels.shape[:2], mode="bilinear", align_corners=False
+            )
+        return scores[0]
 
     def predict(self, image: ImageLike) -> np.ndarray:
         """Class labels ``(H, W)`` for one image."""

@@ -30,11 +30,16 @@ FORMAT = "pixelwise-model"
 
 @dataclass(frozen=True)
 class ModelCard:
-    """Everything besides the weights that a saved model carries."""
+    """Everything besides the weights that a saved model carries.
+
+    ``input_scale`` is the working resolution the model was trained at: inputs are
+    resized by it before the model, and class scores resized back to the input's size.
+    """
 
     architecture: dict
     info: DatasetInfo
     normalization: Normalization
+    input_scale: float = 1.0
 
     def to_dict(self) -> dict:
         return {
@@ -44,12 +49,16 @@ class ModelCard:
             "architecture": self.architecture,
             **self.info.to_dict(),
             "normalization": self.normalization.to_dict(),
+            "input_scale": self.input_scale,
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelCard:
         return cls(
-            d["architecture"], DatasetInfo.from_dict(d), Normalization.from_dict(d["normalization"])
+            d["architecture"],
+            DatasetInfo.from_dict(d),
+            Normalization.from_dict(d["normalization"]),
+            float(d.get("input_scale", 1.0)),
         )
 
 
