@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm.auto import tqdm
 
+from pixelwise.classical.training import fit_classical
 from pixelwise.config import DataSection, RunConfig
 from pixelwise.data.io import list_images, write_png_atomic
 from pixelwise.engine.fit import fit, load_split
@@ -19,6 +21,12 @@ from pixelwise.metrics import SegmentationScores
 from pixelwise.models.saving import resolve_model_dir
 from pixelwise.report.overlay import overlay
 from pixelwise.rundir import RunDir
+
+FITTED_MAPPING = "fitted: ids to classes by a vote on the training data"
+ORACLE_MAPPING = (
+    "ORACLE: ids matched one-to-one to classes on the scored data itself (Hungarian); "
+    "an upper bound, not a fair score"
+)
 
 
 @dataclass(frozen=True)
@@ -32,8 +40,12 @@ class Evaluation:
 def train(
     config: RunConfig, resume: bool = False, overwrite: bool = False, progress: bool = True
 ) -> tuple[RunDir, Evaluation]:
-    """Fit as ``config`` says, then score the best model on the validation split."""
-    run = fit(config, resume=resume, overwrite=overwrite, progress=progress)
+    """Fit as ``config`` says, then score the best model on the validation split.
+
+    With ``config.method.name`` set, a classical method is fitted instead of a network.
+    """
+    fit_run = fit_classical if config.method.name is not None else fit
+    run = fit_run(config, resume=resume, overwrite=overwrite, progress=progress)
     val_split = config.data.val_split  # checked by fit already
     evaluation = evaluate_model(run.root, config.data, val_split, progress=progress, check=False)
     return run, evaluation
@@ -55,19 +67,29 @@ def evaluate_model(
     progress: bool = True,
     check: bool = True,
     options: EvaluationOptions | None = None,
+    oracle: bool = False,
 ) -> Evaluation:
     """Score a saved model (or a run's model) on ``split`` of ``data``.
 
     Writes ``metrics.json`` and ``confusion.png`` into ``out`` (default: the run's
     ``eval-<split>``). ``check`` reads and checks every pair before scoring starts;
     ``options`` adds per-image, boundary, crop and object-level scores.
+
+    For a classical method, ``metrics.json["mapping"]`` says how its ids became classes.
+    ``oracle`` (classical methods only) remaps them one-to-one on the scored data itself
+    (Hungarian): an upper bound, labelled as an oracle, by default in ``eval-<split>-oracle``.
     """
     segmenter = Segmenter.load(model_path)
     dataset = load_split(data, split, check=check)
+    if oracle:
+        segmenter = segmenter.with_oracle_mapping(dataset, progress)
     name = f"{data.name} {split}"
     result = evaluate(segmenter, dataset, name=name, progress=progress, options=options)
-    folder = Path(out) if out is not None else default_eval_dir(Path(model_path), split)
+    where = f"{split}-oracle" if oracle else split
+    folder = Path(out) if out is not None else default_eval_dir(Path(model_path), where)
     context: dict[str, Any] = {"model": str(model_path), "data": data.name, "split": split}
+    if segmenter.method is not None:
+        context["mapping"] = ORACLE_MAPPING if oracle else FITTED_MAPPING
     return Evaluation(result.scores, write_metrics(result, folder, **context))
 
 
@@ -81,18 +103,31 @@ def _unique_stems(files: Sequence[Path]) -> None:
         seen[file.stem] = file
 
 
+def _quantizer(segmenter: Segmenter, model_path: str | Path) -> Callable[[np.ndarray], np.ndarray]:
+    """The k-means method's ``quantize``; any other model is a user error."""
+    quantize = getattr(segmenter.method, "quantize", None)
+    if quantize is None:
+        what = segmenter.method.name if segmenter.method is not None else "a network"
+        raise PixelwiseError(f"--save-quantized needs a kmeans model; '{model_path}' is {what}")
+    return quantize
+
+
 def predict_files(
     model_path: str | Path,
     inputs: Iterable[str | Path],
     out: str | Path,
     with_overlay: bool = False,
     progress: bool = True,
+    save_quantized: bool = False,
 ) -> list[Path]:
     """Write ``<stem>.png`` per image: uint8 class indices at the input's H×W.
 
-    With ``with_overlay`` also ``<stem>_overlay.png``. Returns the label PNG paths.
+    With ``with_overlay`` also ``<stem>_overlay.png``; with ``save_quantized`` (k-means
+    only) also ``<stem>_quantized.png``, each pixel in its cluster's colour. Returns the
+    label PNG paths.
     """
     segmenter = Segmenter.load(model_path)
+    quantize = _quantizer(segmenter, model_path) if save_quantized else None
     files = list_images(inputs)
     _unique_stems(files)
     colours = segmenter.info.colours
@@ -106,4 +141,6 @@ def predict_files(
         if with_overlay:
             picture = overlay(image, labels, colours)
             write_png_atomic(Path(out) / f"{file.stem}_overlay.png", picture)
+        if quantize is not None:
+            write_png_atomic(Path(out) / f"{file.stem}_quantized.png", quantize(image))
     return written

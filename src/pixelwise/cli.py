@@ -92,16 +92,25 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _model_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Model options from ``--model-option KEY=VALUE`` pairs; the named flags win over them."""
+def _key_values(pairs: list[str], flag: str) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs as a dict, each value parsed as YAML (``k=6`` gives the int 6)."""
     import yaml
 
     options = {}
-    for pair in args.model_option:
+    for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise PixelwiseError(f"--model-option expects KEY=VALUE, got {pair!r}")
-        options[key] = yaml.safe_load(value)
+            raise PixelwiseError(f"{flag} expects KEY=VALUE, got {pair!r}")
+        try:
+            options[key] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise PixelwiseError(f"{flag} {key}: cannot parse the value {value!r}") from None
+    return options
+
+
+def _model_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Model options from ``--model-option KEY=VALUE`` pairs; the named flags win over them."""
+    options = _key_values(args.model_option, "--model-option")
     named = {
         "upsample": args.upsample,
         "fusion": args.fusion,
@@ -153,6 +162,8 @@ def _train_config(args: argparse.Namespace):
     }
     overrides |= {f"data.options.{k}": v for k, v in _data_options(args).items()}
     overrides |= {f"model.options.{k}": v for k, v in _model_options(args).items()}
+    overrides |= {"method.name": args.method}
+    overrides |= {f"method.params.{k}": v for k, v in _key_values(args.param, "--param").items()}
     return merge(config, overrides)
 
 
@@ -160,7 +171,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from pixelwise.api import train
     from pixelwise.report.table import per_class_table
 
+    if args.method and args.model:
+        raise PixelwiseError("give --model (a network) or --method (a classical method), not both")
     config = _train_config(args)
+    if config.method.name is not None:
+        from pixelwise.classical.training import configured_method
+
+        configured_method(config)  # a bad method or --param fails here, before any data loads
     run, evaluation = train(config, resume=args.resume, overwrite=args.overwrite)
     print(per_class_table(evaluation.scores))
     print(f"run directory: {run.root}\nmetrics: {evaluation.metrics_path}")
@@ -170,7 +187,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _eval_data(args: argparse.Namespace):
     """The data to score on: the flags, or else the data the run was trained on."""
     from pixelwise.config import DataSection, load_config
-    from pixelwise.models.saving import read_card, resolve_model_dir
+    from pixelwise.models.saving import read_any_card, resolve_model_dir
 
     if args.data is None:
         run_config = resolve_model_dir(args.model_dir).parent / "config.yaml"
@@ -179,7 +196,7 @@ def _eval_data(args: argparse.Namespace):
         return load_config(run_config).data
     options = _data_options(args)
     if args.data == "folder":
-        info = read_card(resolve_model_dir(args.model_dir)).info
+        info = read_any_card(resolve_model_dir(args.model_dir)).info
         options.setdefault("classes", list(info.classes))
         options.setdefault("ignore_index", info.ignore_index)
     return DataSection(name=args.data, root=args.data_root, options=options)
@@ -187,11 +204,11 @@ def _eval_data(args: argparse.Namespace):
 
 def _instance_classes(text: str | None, model_dir: str) -> tuple[int, ...] | None:
     """``--instances``: class names or indices, comma separated; ``all`` for every class."""
-    from pixelwise.models.saving import read_card, resolve_model_dir
+    from pixelwise.models.saving import read_any_card, resolve_model_dir
 
     if text is None:
         return None
-    classes = read_card(resolve_model_dir(model_dir)).info.classes
+    classes = read_any_card(resolve_model_dir(model_dir)).info.classes
     if text == "all":
         return tuple(range(len(classes)))
     chosen = []
@@ -223,13 +240,17 @@ def _evaluation_options(args: argparse.Namespace):
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from pixelwise.api import evaluate_model
+    from pixelwise.api import ORACLE_MAPPING, evaluate_model
     from pixelwise.report.table import per_class_table
 
     data = _eval_data(args)
     split = args.split or ("all" if data.name == "folder" else data.val_split)
     options = _evaluation_options(args)
-    evaluation = evaluate_model(args.model_dir, data, split, out=args.out, options=options)
+    evaluation = evaluate_model(
+        args.model_dir, data, split, out=args.out, options=options, oracle=args.oracle_mapping
+    )
+    if args.oracle_mapping:
+        print(ORACLE_MAPPING)
     print(per_class_table(evaluation.scores))
     print(f"metrics: {evaluation.metrics_path}")
     return 0
@@ -238,7 +259,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from pixelwise.api import predict_files
 
-    written = predict_files(args.model_dir, args.inputs, args.out, with_overlay=args.overlay)
+    written = predict_files(
+        args.model_dir,
+        args.inputs,
+        args.out,
+        with_overlay=args.overlay,
+        save_quantized=args.save_quantized,
+    )
     print(f"wrote {len(written)} label PNG(s) to {args.out}")
     return 0
 
@@ -262,6 +289,7 @@ def cmd_data_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    from pixelwise.classical import list_methods
     from pixelwise.models import list_encoders, list_models
 
     print("architectures:")
@@ -271,6 +299,9 @@ def cmd_models(args: argparse.Namespace) -> int:
     for name in list_encoders():
         print(f"  {name}")
     print("  timm:<name>  any timm model (pip install timm)")
+    print("classical methods (train --method NAME --param KEY=VALUE):")
+    for name, description in list_methods().items():
+        print(f"  {name:<15} {description}")
     return 0
 
 
@@ -328,6 +359,18 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model into a run directory")
     train.add_argument("--config", help="YAML run configuration; flags override it")
     train.add_argument("--model", help="architecture (see `pixelwise models`)")
+    train.add_argument(
+        "--method",
+        help="fit a classical method instead of a network: threshold, otsu, multiotsu, "
+        "adaptive, edges, kmeans, region_growing, watershed (see `pixelwise models`)",
+    )
+    train.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="classical method parameter, e.g. k=6 (repeatable; values are read as YAML)",
+    )
     train.add_argument("--encoder", help="encoder name, for models that take one")
     train.add_argument(
         "--encoder-weights",
@@ -405,6 +448,12 @@ def build_parser() -> argparse.ArgumentParser:
     _data_flags(evaluate, required=False)
     evaluate.add_argument("--split", help="split to score (default: val; 'all' for folder data)")
     evaluate.add_argument("--out", help="output folder (default: RUN/eval-<split>)")
+    evaluate.add_argument(
+        "--oracle-mapping",
+        action="store_true",
+        help="classical methods: map ids to classes one-to-one on the scored data itself "
+        "(Hungarian); reported as an oracle, in RUN/eval-<split>-oracle by default",
+    )
     extras = evaluate.add_argument_group("extra scores (written into metrics.json)")
     extras.add_argument(
         "--per-image", action="store_true", help="also average the scores over images"
@@ -429,6 +478,11 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     predict.add_argument("--out", required=True, help="output folder")
     predict.add_argument("--overlay", action="store_true", help="also write <stem>_overlay.png")
+    predict.add_argument(
+        "--save-quantized",
+        action="store_true",
+        help="kmeans only: also write <stem>_quantized.png, each pixel in its cluster's colour",
+    )
     predict.set_defaults(handler=cmd_predict)
 
     models = commands.add_parser("models", help="list architectures and encoders")

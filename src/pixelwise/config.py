@@ -108,12 +108,27 @@ class TrainSection:
 
 
 @dataclass
+class MethodSection:
+    """A classical method in place of a network: ``name`` and its ``params``.
+
+    ``name`` is one of :func:`pixelwise.classical.list_methods` (e.g. ``"otsu"``,
+    ``"kmeans"``), ``params`` its keyword parameters (e.g. ``{"k": 6}``). With a
+    ``name``, the run fits that method on the training split, and the ``model`` and
+    ``train`` sections are not used; ``None`` trains the network that ``model`` names.
+    """
+
+    name: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class RunConfig:
     """Everything that defines a training run."""
 
     model: ModelSection = field(default_factory=ModelSection)
     data: DataSection = field(default_factory=DataSection)
     train: TrainSection = field(default_factory=TrainSection)
+    method: MethodSection = field(default_factory=MethodSection)
     seed: int = 0
     out: str = "runs/latest"
 
@@ -150,6 +165,7 @@ _SECTIONS = {
     (RunConfig, "model"): ModelSection,
     (RunConfig, "data"): DataSection,
     (RunConfig, "train"): TrainSection,
+    (RunConfig, "method"): MethodSection,
 }
 
 

@@ -19,7 +19,6 @@ from pixelwise.inference.segmenter import Segmenter
 from pixelwise.metrics import ConfusionMatrix, SegmentationScores
 from pixelwise.metrics.boundary import BoundaryF1
 from pixelwise.metrics.crops import CropFactorScores
-from pixelwise.metrics.inputs import predicted_labels
 from pixelwise.metrics.instance import InstanceScores
 from pixelwise.metrics.per_image import build_confusion
 from pixelwise.report.heatmap import write_confusion_heatmap
@@ -106,7 +105,7 @@ def evaluate(
     extras = (options or EvaluationOptions()).accumulators(info.num_classes, info.ignore_index)
     for index in tqdm(range(len(dataset)), desc=f"evaluating {name}", disable=not progress):
         image, mask = dataset[index]
-        prediction = predicted_labels(segmenter.logits(image)[None], info.num_classes, torch.int64)
+        prediction = segmenter.labels(image)[None]
         target = torch.as_tensor(mask, device=prediction.device)[None]
         for accumulator in (confusion, *extras.values()):
             accumulator.update(prediction, target)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -10,11 +11,15 @@ from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
-from pixelwise.data.base import DatasetInfo
+from pixelwise.data.base import DatasetInfo, SegmentationDataset
 from pixelwise.data.io import read_image
 from pixelwise.data.transforms import rescale_image
 from pixelwise.errors import PixelwiseError
-from pixelwise.models.saving import ModelCard, load_model
+from pixelwise.metrics.inputs import predicted_labels
+from pixelwise.models.saving import Card, load_saved
+
+if TYPE_CHECKING:
+    from pixelwise.classical import ClassicalMethod
 
 ImageLike = str | Path | Image.Image | np.ndarray
 
@@ -42,20 +47,41 @@ def as_channels(image: np.ndarray, channels: int) -> np.ndarray:
 class Segmenter:
     """Predict per-pixel class labels for images of any size.
 
-    ``predict`` takes a path, a PIL image or a uint8 array ``(H, W[, C])`` and
-    returns ``(H, W)`` labels: uint8 when there are at most 256 classes, else int32.
+    It wraps a network (``model``, with :meth:`logits`) or a fitted classical method
+    (``method``, labels only). ``predict`` takes a path, a PIL image or a uint8 array
+    ``(H, W[, C])`` and returns ``(H, W)`` labels: uint8 when there are at most 256
+    classes, else int32.
     """
 
-    def __init__(self, model: nn.Module, card: ModelCard, device: str | torch.device | None = None):
+    def __init__(
+        self,
+        model: nn.Module | ClassicalMethod,
+        card: Card,
+        device: str | torch.device | None = None,
+    ):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.model = model.to(self.device).eval()
         self.card = card
+        self.method: ClassicalMethod | None = None
+        self.model: nn.Module | None = None
+        if isinstance(model, nn.Module):
+            self.model = model.to(self.device).eval()
+        else:
+            self.method = model
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device | None = None) -> Segmenter:
-        """Load a saved-model folder or a run directory."""
-        model, card = load_model(path)
+        """Load a saved-model folder or a run directory (a network or a classical method)."""
+        model, card = load_saved(path)
         return cls(model, card, device)
+
+    def with_oracle_mapping(self, dataset: SegmentationDataset, progress: bool = True) -> Segmenter:
+        """A classical method's ids remapped one-to-one on ``dataset`` (an oracle; see
+        :meth:`~pixelwise.classical.ClassicalMethod.with_oracle_mapping`)."""
+        if self.method is None:
+            raise PixelwiseError(
+                "the oracle mapping applies to classical methods only; this is a network"
+            )
+        return Segmenter(self.method.with_oracle_mapping(dataset, progress), self.card, self.device)
 
     @property
     def info(self) -> DatasetInfo:
@@ -77,6 +103,8 @@ class Segmenter:
         A model trained at a working scale sees the image resized by it; its scores are
         resized back to the image's ``H × W`` bilinearly.
         """
+        if self.model is None:
+            raise PixelwiseError("a classical method gives class labels, not class scores")
         pixels = self.to_array(image)
         scale = self.card.input_scale
         x = self.card.normalization.to_tensor(rescale_image(pixels, scale))
@@ -87,9 +115,17 @@ class Segmenter:
             )
         return scores[0]
 
+    def labels(self, image: ImageLike) -> torch.Tensor:
+        """Class labels ``(H, W)`` int64: a network's argmax of :meth:`logits` (on its
+        device), or a classical method's prediction (on the CPU)."""
+        if self.method is not None:
+            return torch.from_numpy(self.method.predict(self.to_array(image)))
+        scores = self.logits(image)[None]
+        return predicted_labels(scores, self.info.num_classes, torch.int64)[0]
+
     def predict(self, image: ImageLike) -> np.ndarray:
         """Class labels ``(H, W)`` for one image."""
-        labels = self.logits(image).argmax(dim=0).cpu().numpy()
+        labels = self.labels(image).cpu().numpy()
         return labels.astype(np.uint8 if self.info.num_classes <= 256 else np.int32)
 
 

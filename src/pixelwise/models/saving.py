@@ -1,9 +1,11 @@
 """The saved-model folder: ``config.json`` + ``model.safetensors``.
 
-``config.json`` holds the architecture, the classes and the normalisation.
+``config.json`` holds the architecture, the classes and the normalisation. A fitted
+classical method (:mod:`pixelwise.classical`) saves as a folder with ``config.json``
+alone: its ``classical`` key holds the method, its parameters and what it learned.
 
 Loading never unpickles: the architecture is rebuilt from ``config.json`` and the
-weights come from safetensors.
+weights come from safetensors; a classical method is rebuilt from its JSON.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import safetensors.torch
 from torch import nn
@@ -23,9 +27,17 @@ from pixelwise.data.transforms import Normalization
 from pixelwise.errors import PixelwiseError
 from pixelwise.models.registry import build_model
 
+if TYPE_CHECKING:
+    from pixelwise.classical import ClassicalMethod
+
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 FORMAT = "pixelwise-model"
+
+
+def _header() -> dict:
+    """The keys that open every saved ``config.json``: format, its version, the writer."""
+    return {"format": FORMAT, "format_version": 1, "pixelwise_version": __version__}
 
 
 @dataclass(frozen=True)
@@ -43,9 +55,7 @@ class ModelCard:
 
     def to_dict(self) -> dict:
         return {
-            "format": FORMAT,
-            "format_version": 1,
-            "pixelwise_version": __version__,
+            **_header(),
             "architecture": self.architecture,
             **self.info.to_dict(),
             "normalization": self.normalization.to_dict(),
@@ -62,18 +72,57 @@ class ModelCard:
         )
 
 
+@dataclass(frozen=True)
+class ClassicalCard:
+    """What a saved classical method carries: ``method`` (its ``to_dict()``) and the classes."""
+
+    method: dict[str, Any]
+    info: DatasetInfo
+
+    def to_dict(self) -> dict:
+        return {**_header(), "classical": self.method, **self.info.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ClassicalCard:
+        return cls(d["classical"], DatasetInfo.from_dict(d))
+
+
+Card = ModelCard | ClassicalCard
+
+
 def save_model(folder: str | Path, model: nn.Module, card: ModelCard) -> Path:
     """Write ``model`` (which must have ``.config``) and ``card`` into ``folder``, atomically.
 
     The folder is assembled beside its destination and renamed into place, so a
     crash never leaves a half-written model; an existing folder is replaced.
     """
-    folder = Path(folder)
+
+    def write(staging: Path) -> None:
+        (staging / CONFIG_FILE).write_text(json.dumps(card.to_dict(), indent=2))
+        safetensors.torch.save_model(model, str(staging / WEIGHTS_FILE))
+
+    return _write_folder(Path(folder), write)
+
+
+def save_classical(folder: str | Path, method: ClassicalMethod, info: DatasetInfo) -> Path:
+    """Write a fitted classical ``method`` and the classes into ``folder`` (``config.json`` only).
+
+    Atomic like :func:`save_model`.
+    """
+    card = ClassicalCard(method.to_dict(), info)
+
+    def write(staging: Path) -> None:
+        (staging / CONFIG_FILE).write_text(json.dumps(card.to_dict(), indent=2))
+
+    return _write_folder(Path(folder), write)
+
+
+def _write_folder(folder: Path, write: Callable[[Path], None]) -> Path:
+    """``write`` the files into a staging folder beside ``folder``, then swap it into place."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
     try:
-        (staging / CONFIG_FILE).write_text(json.dumps(card.to_dict(), indent=2))
-        safetensors.torch.save_model(model, str(staging / WEIGHTS_FILE))
+        write(staging)
         _swap_into_place(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -90,29 +139,76 @@ def _swap_into_place(staging: Path, folder: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _is_classical(config: Path) -> bool:
+    """Whether ``config`` is a readable JSON object with a ``classical`` key."""
+    try:
+        raw = json.loads(config.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(raw, dict) and "classical" in raw
+
+
+def _is_model_dir(candidate: Path) -> bool:
+    config = candidate / CONFIG_FILE
+    return config.is_file() and ((candidate / WEIGHTS_FILE).is_file() or _is_classical(config))
+
+
 def resolve_model_dir(path: str | Path) -> Path:
-    """A saved-model folder itself, or a run directory holding one in ``model/``."""
+    """A saved-model folder itself, or a run directory holding one in ``model/``.
+
+    A saved model is ``config.json`` + ``model.safetensors``, or a ``config.json`` that
+    describes a classical method.
+    """
     path = Path(path)
     for candidate in (path, path / "model"):
-        if (candidate / CONFIG_FILE).is_file() and (candidate / WEIGHTS_FILE).is_file():
+        if _is_model_dir(candidate):
             return candidate
     if not path.exists():
         raise PixelwiseError(f"model path not found: '{path}'")
     raise PixelwiseError(
-        f"'{path}' is not a saved model or run directory (no {CONFIG_FILE} + {WEIGHTS_FILE})"
+        f"'{path}' is not a saved model or run directory (no {CONFIG_FILE} + {WEIGHTS_FILE}, "
+        f"nor a {CONFIG_FILE} of a classical method)"
     )
 
 
-def read_card(folder: Path) -> ModelCard:
-    """Parse ``folder/config.json``; a malformed file is a user error naming it."""
+def read_any_card(folder: Path) -> Card:
+    """Parse ``folder/config.json``: a network's or a classical method's card.
+
+    A malformed file is a user error naming it.
+    """
     file = folder / CONFIG_FILE
     try:
         raw = json.loads(file.read_text())
         if raw.get("format") != FORMAT:
             raise ValueError(f"format is {raw.get('format')!r}, expected {FORMAT!r}")
-        return ModelCard.from_dict(raw)
-    except (ValueError, KeyError, TypeError) as err:
+        return ClassicalCard.from_dict(raw) if "classical" in raw else ModelCard.from_dict(raw)
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
         raise PixelwiseError(f"invalid model config '{file}': {err}") from None
+
+
+def read_card(folder: Path) -> ModelCard:
+    """A network's card from ``folder/config.json``; a classical method's is a user error."""
+    card = read_any_card(folder)
+    if isinstance(card, ClassicalCard):
+        raise PixelwiseError(
+            f"'{folder}' holds the classical method {card.method.get('method')!r}, not a network"
+        )
+    return card
+
+
+def load_saved(path: str | Path) -> tuple[nn.Module | ClassicalMethod, Card]:
+    """A network (as :func:`load_model`) or a fitted classical method, with its card."""
+    folder = resolve_model_dir(path)
+    card = read_any_card(folder)
+    if isinstance(card, ModelCard):
+        return load_model(folder)
+    from pixelwise.classical import method_from_dict
+
+    try:
+        return method_from_dict(card.method), card
+    except (ValueError, KeyError, TypeError, PixelwiseError) as err:
+        file = folder / CONFIG_FILE
+        raise PixelwiseError(f"invalid classical method in '{file}': {err}") from None
 
 
 def load_model(path: str | Path) -> tuple[nn.Module, ModelCard]:

@@ -1,0 +1,58 @@
+"""Fitting a classical method into a run directory, as ``fit`` trains a network into one."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from pixelwise.classical.base import ClassicalMethod
+from pixelwise.classical.registry import build
+from pixelwise.config import RunConfig
+from pixelwise.engine.fit import _prepare_run_dir, load_split
+from pixelwise.errors import PixelwiseError
+from pixelwise.models.saving import save_classical
+from pixelwise.rundir import RunDir
+
+logger = logging.getLogger(__name__)
+
+
+def configured_method(config: RunConfig) -> ClassicalMethod:
+    """The unfitted method ``config.method`` names, its parameters checked.
+
+    A bad method or parameter, or a setting a classical run cannot take, is a user error.
+    """
+    method = build(config.method.name, **config.method.params)
+    if config.data.scale != 1:
+        raise PixelwiseError(
+            f"data.scale {config.data.scale} (working resolution) is for networks; "
+            "classical methods work on the full-size images"
+        )
+    return method
+
+
+def fit_classical(
+    config: RunConfig, resume: bool = False, overwrite: bool = False, progress: bool = True
+) -> RunDir:
+    """Fit ``config.method`` on the training split into the run directory ``config.out``.
+
+    The method and its parameters are checked before any data loads. It leaves
+    ``config.yaml`` (every parameter of the method, defaults included) and ``model/``
+    (``config.json``: the method, its parameters and what it learned; no weights). A
+    classical run has nothing to resume.
+    """
+    method = configured_method(config)
+    if resume:
+        raise PixelwiseError("a classical method has nothing to resume; fit it again instead")
+    run = RunDir(Path(config.out))
+    _prepare_run_dir(run, resume=False, overwrite=overwrite)
+    train = load_split(config.data, config.data.train_split)
+    resolved = replace(config, method=replace(config.method, params=method.params))
+    resolved.save(run.config)
+    started = time.perf_counter()
+    method.fit(train, progress=progress)
+    seconds = time.perf_counter() - started
+    logger.info("fitted %s on %d images in %.1f s", method.name, len(train), seconds)
+    save_classical(run.model, method, train.info)
+    return run
