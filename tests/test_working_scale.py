@@ -17,6 +17,7 @@ from pixelwise.data.base import DatasetInfo, default_colours
 from pixelwise.data.synthetic import SyntheticShapes
 from pixelwise.data.transforms import Normalization, TensorDataset, rescale_image, rescale_mask
 from pixelwise.models.saving import ModelCard, save_model
+from test_cli import TINY as CLI_TINY
 
 
 def test_halving_a_doubled_image_recovers_it() -> None:
@@ -56,17 +57,8 @@ def test_segmenter_predicts_at_full_size_through_the_working_scale(tmp_path: Pat
     assert segmenter.predict(image).shape == (22, 30)
 
 
-TINY = {
-    "model": {"name": "unet", "options": {"base_width": 4, "depth": 2}},
-    "data": {
-        "name": "synthetic",
-        "options": {"size": 32, "seed": 3},
-        "split_options": {"train": {"num_images": 8}, "val": {"num_images": 3}},
-        "batch_size": 4,
-        "scale": 0.5,
-    },
-    "train": {"epochs": 1, "accelerator": "cpu"},
-}
+# the command-line tests' tiny run, at half scale
+TINY = {**CLI_TINY, "data": {**CLI_TINY["data"], "scale": 0.5}}
 
 
 def test_a_run_at_half_scale_is_evaluated_at_full_size(tmp_path: Path) -> None:
