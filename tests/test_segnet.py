@@ -11,14 +11,8 @@ from pixelwise.models import build_model
 from pixelwise.models.encoders import build_encoder
 from pixelwise.models.segnet import DecoderLevel, encode  # also registers the models
 from pixelwise.models.upsample import UPSAMPLE_MODES
+from test_fcn import VGG16_CONVS  # the paper's VGG-16 convolutions, (in, out) each
 
-VGG16_CONVS = [
-    (3, 64), (64, 64),
-    (64, 128), (128, 128),
-    (128, 256), (256, 256), (256, 256),
-    (256, 512), (512, 512), (512, 512),
-    (512, 512), (512, 512), (512, 512),
-]  # fmt: skip
 BASIC_SMALL = {"width": 8, "depth": 3, "kernel_size": 3}
 
 

@@ -174,10 +174,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.method and args.model:
         raise PixelwiseError("give --model (a network) or --method (a classical method), not both")
     config = _train_config(args)
-    if config.method.name is not None:
-        from pixelwise.classical.training import configured_method
-
-        configured_method(config)  # a bad method or --param fails here, before any data loads
     run, evaluation = train(config, resume=args.resume, overwrite=args.overwrite)
     print(per_class_table(evaluation.scores))
     print(f"run directory: {run.root}\nmetrics: {evaluation.metrics_path}")

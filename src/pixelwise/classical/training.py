@@ -10,7 +10,7 @@ from pathlib import Path
 from pixelwise.classical.base import ClassicalMethod
 from pixelwise.classical.registry import build
 from pixelwise.config import RunConfig
-from pixelwise.engine.fit import _prepare_run_dir, load_split
+from pixelwise.engine.fit import load_split, prepare_run_dir
 from pixelwise.errors import PixelwiseError
 from pixelwise.models.saving import save_classical
 from pixelwise.rundir import RunDir
@@ -46,7 +46,7 @@ def fit_classical(
     if resume:
         raise PixelwiseError("a classical method has nothing to resume; fit it again instead")
     run = RunDir(Path(config.out))
-    _prepare_run_dir(run, resume=False, overwrite=overwrite)
+    prepare_run_dir(run, resume=False, overwrite=overwrite)
     train = load_split(config.data, config.data.train_split)
     resolved = replace(config, method=replace(config.method, params=method.params))
     resolved.save(run.config)

@@ -91,7 +91,8 @@ def plan(config: RunConfig) -> TrainingPlan:
     return TrainingPlan(train, val, model.config, card)
 
 
-def _prepare_run_dir(run: RunDir, resume: bool, overwrite: bool) -> None:
+def prepare_run_dir(run: RunDir, resume: bool, overwrite: bool) -> None:
+    """Check that ``run`` may be resumed or written, and clear what a new run replaces."""
     if resume:
         if not run.last_checkpoint.exists():
             raise PixelwiseError(f"nothing to resume: '{run.last_checkpoint}' not found")
@@ -163,7 +164,7 @@ def fit(
     run = RunDir(Path(config.out))
     trainer, checkpoint = _trainer(config, run, progress)
     if trainer.is_global_zero:
-        _prepare_run_dir(run, resume, overwrite)
+        prepare_run_dir(run, resume, overwrite)
     pl.seed_everything(config.seed, workers=True, verbose=False)
     prepared = plan(config)
     if trainer.is_global_zero:
