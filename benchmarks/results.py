@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from pixelwise.config import write_text_atomic
+from pixelwise.files import write_text_atomic
 
 
 def save_results(path: Path, payload: dict[str, Any]) -> None:

@@ -8,8 +8,6 @@ resolved configuration is written back into the run directory.
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from typing import Any
 import yaml
 
 from pixelwise.errors import PixelwiseError
+from pixelwise.files import write_text_atomic
 
 
 @dataclass
@@ -193,16 +192,3 @@ def merge(config: RunConfig, overrides: dict[str, Any]) -> RunConfig:
             node = node.setdefault(key, {})
         node[leaf] = value
     return RunConfig.from_dict(raw)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

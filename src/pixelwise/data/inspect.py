@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from pixelwise.config import write_text_atomic
 from pixelwise.data.base import SegmentationDataset
 from pixelwise.data.datasets import PairedFileDataset, load_dataset
 from pixelwise.data.io import list_images, read_image, read_mask
 from pixelwise.errors import PixelwiseError
+from pixelwise.files import write_text_atomic
 
 MISSING_MASK = "missing mask"
 SIZE_MISMATCH = "size mismatch"

@@ -9,7 +9,6 @@ Truncated files are detected because images are fully decoded and PIL's
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from pixelwise.errors import PixelwiseError
+from pixelwise.files import atomic_file
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
 """Lower-case file suffixes treated as images; matching ignores case."""
@@ -97,21 +97,8 @@ def write_png_atomic(
             raise ValueError("a palette needs a (H, W) array and at most 256 colours")
         image = image.convert("P")
         image.putpalette([value for colour in palette for value in colour])
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-        )
-    except OSError as error:
-        raise PixelwiseError(f"cannot write '{path}': {error.strerror or error}") from error
-    try:
-        with os.fdopen(handle, "wb") as file:
-            image.save(file, format="PNG")
-        os.replace(temporary, path)
-    except OSError as error:
-        Path(temporary).unlink(missing_ok=True)
-        raise PixelwiseError(f"cannot write '{path}': {error.strerror or error}") from error
+    with atomic_file(path) as temporary:
+        image.save(temporary, format="PNG")
 
 
 def list_images(folder_or_files: Iterable[str | Path] | str | Path) -> list[Path]:

@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from pixelwise.config import write_text_atomic
 from pixelwise.data.base import SegmentationDataset
 from pixelwise.errors import PixelwiseError
+from pixelwise.files import write_text_atomic
 from pixelwise.inference.segmenter import Segmenter
 from pixelwise.metrics import ConfusionMatrix, SegmentationScores
 from pixelwise.metrics.boundary import BoundaryF1

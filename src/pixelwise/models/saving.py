@@ -11,9 +11,6 @@ weights come from safetensors; a classical method is rebuilt from its JSON.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +22,7 @@ from pixelwise import __version__
 from pixelwise.data.base import DatasetInfo
 from pixelwise.data.transforms import Normalization
 from pixelwise.errors import PixelwiseError
+from pixelwise.files import write_folder_atomic
 from pixelwise.models.registry import build_model
 
 if TYPE_CHECKING:
@@ -101,7 +99,7 @@ def save_model(folder: str | Path, model: nn.Module, card: ModelCard) -> Path:
         (staging / CONFIG_FILE).write_text(json.dumps(card.to_dict(), indent=2))
         safetensors.torch.save_model(model, str(staging / WEIGHTS_FILE))
 
-    return _write_folder(Path(folder), write)
+    return write_folder_atomic(Path(folder), write)
 
 
 def save_classical(folder: str | Path, method: ClassicalMethod, info: DatasetInfo) -> Path:
@@ -114,29 +112,7 @@ def save_classical(folder: str | Path, method: ClassicalMethod, info: DatasetInf
     def write(staging: Path) -> None:
         (staging / CONFIG_FILE).write_text(json.dumps(card.to_dict(), indent=2))
 
-    return _write_folder(Path(folder), write)
-
-
-def _write_folder(folder: Path, write: Callable[[Path], None]) -> Path:
-    """``write`` the files into a staging folder beside ``folder``, then swap it into place."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    try:
-        write(staging)
-        _swap_into_place(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return folder
-
-
-def _swap_into_place(staging: Path, folder: Path) -> None:
-    old = folder.with_name(f".{folder.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if folder.exists():
-        folder.rename(old)
-    staging.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
+    return write_folder_atomic(Path(folder), write)
 
 
 def _is_classical(config: Path) -> bool:
