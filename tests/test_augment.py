@@ -125,10 +125,10 @@ def test_the_configured_steps_reach_the_training_batches() -> None:
     steps = [{"name": "scale_crop", "scale": [1.0, 2.0]}, {"name": "vflip"}]
     config = RunConfig.from_dict({"data": {"augment": steps, "crop": [8, 12]}})
     shapes = SyntheticShapes("train", num_images=4, size=16)
+    config.data.batch_size = 2
     data = SegmentationDataModule(
-        shapes, shapes, Normalization.default(3), batch_size=2,
-        crop=tuple(config.data.crop), num_workers=0, seed=0, augment=config.data.augment,
-    )  # fmt: skip
+        shapes, shapes, Normalization.default(3), config.data, num_workers=0, seed=0
+    )
     images, masks = next(iter(data.train_dataloader()))
     assert images.shape == (2, 3, 8, 12) and masks.shape == (2, 8, 12)
     assert next(iter(data.val_dataloader()))[1].shape == (1, 16, 16)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.utils.class_weight import compute_class_weight
 
-from pixelwise.cli import _train_config, build_parser
+from pixelwise.cli import build_parser, run_config
 from pixelwise.data import SegmentationDataset, class_weights
 from pixelwise.data.base import DatasetInfo, default_colours
 from pixelwise.data.stats import (
@@ -178,10 +178,10 @@ def test_resolve_class_weights() -> None:
 
 def test_class_weights_flag_sets_the_run_configuration() -> None:
     def config(*flags: str):
-        return _train_config(build_parser().parse_args(["train", *flags])).train
+        return run_config(build_parser().parse_args(["train", *flags])).train
 
     assert config().class_weights is None
     assert config("--class-weights", "median_frequency").class_weights == "median_frequency"
     assert config("--class-weights", "1,2.5,0.5").class_weights == [1.0, 2.5, 0.5]
-    with pytest.raises(PixelwiseError, match="class weights 'mfb'"):
+    with pytest.raises(PixelwiseError, match=r"--class-weights expects .*, got 'mfb'"):
         config("--class-weights", "mfb")

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from pixelwise.cli import _train_config, build_parser, main
+from pixelwise.cli import build_parser, main, run_config
 
 TINY = {
     "model": {"name": "unet", "options": {"base_width": 4, "depth": 2}},
@@ -144,7 +144,7 @@ def test_model_flags_override_the_yaml_options(tmp_path: Path) -> None:
     config.write_text(yaml.safe_dump({**TINY, "model": model}))
     argv = ["train", "--config", str(config), "--upsample", "nearest", "--fusion", "sum",
             "--output-stride", "8", "--separable", "--model-option", "depth=3"]  # fmt: skip
-    options = _train_config(build_parser().parse_args(argv)).model.options
+    options = run_config(build_parser().parse_args(argv)).model.options
     assert options == {
         "base_width": 4,
         "depth": 3,
@@ -315,7 +315,7 @@ def test_evaluate_writes_every_requested_extra_and_the_heatmap(
     ("flags", "fragment"),
     [
         (["--instances", "cat"], "unknown class 'cat'"),
-        (["--crops", "1,x"], "--crops expects comma-separated floats"),
+        (["--crops", "1,x"], "--crops expects a list of values, each a number in (0, 1]"),
         (["--crops", "0.5,1.0"], "crop factors must decrease strictly"),
     ],
 )

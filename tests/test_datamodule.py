@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pixelwise.config import DataSection, RunConfig
 from pixelwise.data.synthetic import SyntheticShapes
 from pixelwise.data.transforms import Normalization
 from pixelwise.engine.datamodule import SegmentationDataModule
@@ -13,10 +14,10 @@ from pixelwise.errors import PixelwiseError
 def data_module(train_repeats: int) -> SegmentationDataModule:
     train = SyntheticShapes("train", num_images=6, size=16, seed=0)
     val = SyntheticShapes("val", num_images=3, size=16, seed=0)
+    options = DataSection(batch_size=4, crop=[8, 8], train_repeats=train_repeats)
     return SegmentationDataModule(
-        train, val, Normalization.default(3), batch_size=4, crop=(8, 8), num_workers=0,
-        seed=0, train_repeats=train_repeats,
-    )  # fmt: skip
+        train, val, Normalization.default(3), options, num_workers=0, seed=0
+    )
 
 
 def test_train_repeats_draws_every_image_that_many_times_per_epoch() -> None:
@@ -27,5 +28,5 @@ def test_train_repeats_draws_every_image_that_many_times_per_epoch() -> None:
 
 
 def test_train_repeats_below_one_is_a_user_error() -> None:
-    with pytest.raises(PixelwiseError, match="train_repeats must be at least 1, got 0"):
-        data_module(0)
+    with pytest.raises(PixelwiseError, match=r"data.train_repeats must be an integer >= 1, got 0"):
+        RunConfig.from_dict({"data": {"train_repeats": 0}})

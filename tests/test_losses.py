@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from sklearn.metrics import f1_score
 from torch import nn
 
-from pixelwise.cli import _train_config, build_parser
+from pixelwise.cli import build_parser, run_config
 from pixelwise.errors import PixelwiseError
 from pixelwise.losses import (
     LOSS_NAMES,
@@ -666,7 +666,7 @@ def test_class_weights_in_build_loss() -> None:
 def test_loss_flag_sets_the_run_configuration(tmp_path) -> None:
     config_file = tmp_path / "run.yaml"
     config_file.write_text("train:\n  loss: ce+0.5*dice\n")
-    from_yaml = _train_config(build_parser().parse_args(["train", "--config", str(config_file)]))
+    from_yaml = run_config(build_parser().parse_args(["train", "--config", str(config_file)]))
     assert from_yaml.train.loss == "ce+0.5*dice"
     argv = ["train", "--config", str(config_file), "--loss", "focal+lovasz"]
-    assert _train_config(build_parser().parse_args(argv)).train.loss == "focal+lovasz"
+    assert run_config(build_parser().parse_args(argv)).train.loss == "focal+lovasz"

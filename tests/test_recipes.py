@@ -9,7 +9,6 @@ import pytest
 
 from pixelwise.config import load_config
 from pixelwise.data.augment import build_augmentation
-from pixelwise.data.transforms import check_scale
 from pixelwise.engine.fit import plan
 from pixelwise.engine.optim import check_optimisation
 from pixelwise.losses import parse_loss_spec
@@ -34,8 +33,7 @@ def test_recipe_parts_build(path: Path) -> None:
     model = config.model
     build_model(model.name, num_classes=11, encoder=model.encoder, **model.options)
     parse_loss_spec(config.train.loss)
-    check_optimisation(config.train.optimizer, config.train.warmup_steps, 1.0)
-    check_scale(config.data.scale)
+    check_optimisation(config.train)
     build_augmentation(config.data.augment, config.data.crop, ignore_index=255, seed=0)
 
 

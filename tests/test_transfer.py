@@ -12,7 +12,8 @@ import yaml
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from pixelwise.cli import _train_config, build_parser, main
+from pixelwise.cli import build_parser, main, run_config
+from pixelwise.config import TrainSection
 from pixelwise.data.base import DatasetInfo
 from pixelwise.data.transforms import Normalization
 from pixelwise.engine.module import SegmentationModule
@@ -107,7 +108,7 @@ def train_epochs(module: SegmentationModule, epochs: int, callbacks: list) -> No
 
 
 def test_frozen_encoder_stays_put_then_trains_after_unfreezing() -> None:
-    module = SegmentationModule(tiny_unet().config, ignore_index=255, lr=0.01)
+    module = SegmentationModule(tiny_unet().config, ignore_index=255, train=TrainSection(lr=0.01))
     before = {k: v.clone() for k, v in module.model.state_dict().items()}
     snapshots = Snapshots()
     train_epochs(module, 2, [FreezeEncoder(1), snapshots])
@@ -204,7 +205,7 @@ TRANSFER_FLAGS = [
 
 
 def test_flags_fill_the_config() -> None:
-    config = _train_config(build_parser().parse_args(["train", *TRANSFER_FLAGS]))
+    config = run_config(build_parser().parse_args(["train", *TRANSFER_FLAGS]))
     assert config.model.encoder_weights == "imagenet"
     train = config.train
     assert (train.optimizer, train.warmup_steps, train.encoder_lr_mult) == ("sgd", 3, 0.1)
@@ -240,9 +241,9 @@ def test_train_with_transfer_options_end_to_end(tmp_path: Path) -> None:
     ("flags", "message"),
     [
         (["--optimizer", "adam"], "unknown optimizer 'adam'"),
-        (["--warmup-steps", "-1"], "got -1"),
+        (["--warmup-steps", "-1"], "--warmup-steps expects an integer >= 0, got '-1'"),
         (["--optimizer", "sgd", "--warmup-steps", "2"], "adamw only"),
-        (["--freeze-encoder-epochs", "-2"], "got -2"),
+        (["--freeze-encoder-epochs", "-2"], "--freeze-encoder-epochs expects an integer >= 0"),
         (["--encoder-weights", "w.pth", "--init-from", "runs/a"], "not both"),
     ],
 )

@@ -78,4 +78,4 @@ def test_a_bad_scale_is_a_clear_error(
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump({**TINY, "data": {**TINY["data"], "scale": scale}}))
     assert main(["train", "--config", str(config), "--out", str(tmp_path / "run")]) == 2
-    assert f"data.scale must be in (0, 4], got {scale}" in capsys.readouterr().err
+    assert f"data.scale must be a number in (0, 4], got {scale}" in capsys.readouterr().err

@@ -1,6 +1,7 @@
-"""The ``pixelwise`` command. It parses arguments and calls library functions, nothing more.
+"""pixelwise: semantic segmentation with the classic networks, from training to prediction.
 
-Mistakes a user can make end as one ``error: ...`` line and exit status 2.
+Every command has --help. Mistakes a user can make end as one ``error: ...`` line and
+exit status 2.
 """
 
 from __future__ import annotations
@@ -9,161 +10,44 @@ import argparse
 import logging
 import sys
 import warnings
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from pixelwise.errors import PixelwiseError
+from pixelwise.flags import add_run_flags, run_overrides
 
 
-def _data_flags(parser: argparse.ArgumentParser, required: bool) -> None:
-    group = parser.add_argument_group("data")
-    group.add_argument(
-        "--data",
-        required=required,
-        help="dataset: synthetic, folder, camvid, isbi2012, voc, cityscapes, coco",
-    )
-    group.add_argument(
-        "--data-root", help="dataset folder (camvid, isbi2012, voc, cityscapes, coco)"
-    )
-    group.add_argument("--images", help="folder data: image folder")
-    group.add_argument("--masks", help="folder data: mask folder, matched to images by file stem")
-    group.add_argument("--mask-values", help="folder data: stored value -> class, e.g. 0:0,255:1")
-    group.add_argument("--classes", help="folder data: class names, comma separated")
-    group.add_argument("--ignore-index", type=int, help="folder data: mask value to ignore")
-    group.add_argument(
-        "--val-slices", help="isbi2012: validation slice numbers, e.g. 15,16,17,18,19"
-    )
+@cache
+def _help_lists() -> dict[str, str]:
+    """The names that help texts list, read from the registries."""
+    from pixelwise.classical import list_methods
+    from pixelwise.data.datasets import DATASETS
+    from pixelwise.losses import LOSS_NAMES
+    from pixelwise.models import list_encoders, list_models
 
-
-def _data_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Dataset options given as flags, keyed as :func:`pixelwise.data.load_dataset` takes them."""
-    from pixelwise.data.datasets import parse_mask_values
-
-    options: dict[str, Any] = {
-        "images": args.images,
-        "masks": args.masks,
-        "ignore_index": args.ignore_index,
-        "mask_values": parse_mask_values(args.mask_values) if args.mask_values else None,
-        "classes": args.classes.split(",") if args.classes else None,
-        "val_slices": _int_list(args.val_slices, "--val-slices") if args.val_slices else None,
+    return {
+        "models": ", ".join(list_models()),
+        "encoders": ", ".join(list_encoders()) + ", timm:<name>",
+        "datasets": ", ".join(DATASETS),
+        "losses": ", ".join(LOSS_NAMES),
+        "methods": ", ".join(list_methods()),
     }
-    return {k: v for k, v in options.items() if v is not None}
 
 
-def _number_list(text: str, flag: str, kind: type[int] | type[float]) -> list:
-    try:
-        return [kind(part) for part in text.split(",")]
-    except ValueError:
-        raise PixelwiseError(
-            f"{flag} expects comma-separated {kind.__name__}s, got {text!r}"
-        ) from None
-
-
-def _int_list(text: str, flag: str) -> list[int]:
-    return _number_list(text, flag, int)
-
-
-def _float_list(text: str, flag: str) -> tuple[float, ...]:
-    return tuple(_number_list(text, flag, float))
-
-
-def _devices(text: str) -> int | str:
-    """``--devices``: a count, or ``auto``."""
-    return text if text == "auto" else int(text)
-
-
-def _model_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("model options (a model rejects those it does not take)")
-    group.add_argument(
-        "--model-option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="architecture option, e.g. base_width=32 (repeatable)",
-    )
-    group.add_argument("--upsample", metavar="MODE", help="upsampling, e.g. bilinear, transposed")
-    group.add_argument("--fusion", metavar="concat|sum", help="how skip connections are merged")
-    group.add_argument("--output-stride", type=int, metavar="N", help="encoder output stride")
-    group.add_argument(
-        "--separable",
-        action="store_true",
-        default=None,
-        help="depthwise-separable convolutions",
-    )
-
-
-def _key_values(pairs: list[str], flag: str) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs as a dict, each value parsed as YAML (``k=6`` gives the int 6)."""
-    import yaml
-
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise PixelwiseError(f"{flag} expects KEY=VALUE, got {pair!r}")
-        try:
-            options[key] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise PixelwiseError(f"{flag} {key}: cannot parse the value {value!r}") from None
-    return options
-
-
-def _model_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Model options from ``--model-option KEY=VALUE`` pairs; the named flags win over them."""
-    options = _key_values(args.model_option, "--model-option")
-    named = {
-        "upsample": args.upsample,
-        "fusion": args.fusion,
-        "output_stride": args.output_stride,
-        "separable": args.separable,
-    }
-    return options | {key: value for key, value in named.items() if value is not None}
-
-
-def _train_config(args: argparse.Namespace):
+def run_config(args: argparse.Namespace):
     """The run configuration: the YAML file (or the run's own, on resume), then the flags."""
     from pixelwise.config import RunConfig, load_config, merge
-    from pixelwise.data.stats import parse_class_weights
     from pixelwise.rundir import RunDir
 
+    overrides = run_overrides(args, "train")
+    out = overrides.get("out")
     if args.config:
         config = load_config(args.config)
-    elif args.resume and args.out:
-        config = load_config(RunDir(Path(args.out)).config)
+    elif args.resume and out:
+        config = load_config(RunDir(Path(out)).config)
     else:
         config = RunConfig()
-    class_weights = parse_class_weights(args.class_weights) if args.class_weights else None
-    overrides = {
-        "model.name": args.model,
-        "model.encoder": args.encoder,
-        "model.encoder_weights": args.encoder_weights,
-        "data.name": args.data,
-        "data.root": args.data_root,
-        "data.crop": args.crop,
-        "data.scale": args.scale,
-        "data.batch_size": args.batch_size,
-        "data.num_workers": args.workers,
-        "train.epochs": args.epochs,
-        "train.lr": args.lr,
-        "train.loss": args.loss,
-        "train.class_weights": class_weights,
-        "train.accelerator": args.accelerator,
-        "train.devices": args.devices,
-        "train.num_nodes": args.num_nodes,
-        "train.strategy": args.strategy,
-        "train.precision": args.precision,
-        "train.optimizer": args.optimizer,
-        "train.warmup_steps": args.warmup_steps,
-        "train.encoder_lr_mult": args.encoder_lr_mult,
-        "train.freeze_encoder_epochs": args.freeze_encoder_epochs,
-        "train.init_from": args.init_from,
-        "seed": args.seed,
-        "out": args.out,
-    }
-    overrides |= {f"data.options.{k}": v for k, v in _data_options(args).items()}
-    overrides |= {f"model.options.{k}": v for k, v in _model_options(args).items()}
-    overrides |= {"method.name": args.method}
-    overrides |= {f"method.params.{k}": v for k, v in _key_values(args.param, "--param").items()}
     return merge(config, overrides)
 
 
@@ -171,9 +55,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from pixelwise.api import train
     from pixelwise.report.table import per_class_table
 
-    if args.method and args.model:
+    given = run_overrides(args, "train")
+    if "method.name" in given and "model.name" in given:
         raise PixelwiseError("give --model (a network) or --method (a classical method), not both")
-    config = _train_config(args)
+    config = run_config(args)
     run, evaluation = train(config, resume=args.resume, overwrite=args.overwrite)
     print(per_class_table(evaluation.scores))
     print(f"run directory: {run.root}\nmetrics: {evaluation.metrics_path}")
@@ -182,20 +67,27 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _eval_data(args: argparse.Namespace):
     """The data to score on: the flags, or else the data the run was trained on."""
-    from pixelwise.config import DataSection, load_config
+    from pixelwise.config import load_config
     from pixelwise.models.saving import read_any_card, resolve_model_dir
 
-    if args.data is None:
-        run_config = resolve_model_dir(args.model_dir).parent / "config.yaml"
-        if not run_config.exists():
+    overrides = run_overrides(args, "evaluate")
+    if "data.name" not in overrides:
+        run_file = resolve_model_dir(args.model_dir).parent / "config.yaml"
+        if not run_file.exists():
             raise PixelwiseError(f"'{args.model_dir}' is not a run directory: give --data")
-        return load_config(run_config).data
-    options = _data_options(args)
-    if args.data == "folder":
+        return load_config(run_file).data
+    if overrides["data.name"] == "folder":
         info = read_any_card(resolve_model_dir(args.model_dir)).info
-        options.setdefault("classes", list(info.classes))
-        options.setdefault("ignore_index", info.ignore_index)
-    return DataSection(name=args.data, root=args.data_root, options=options)
+        overrides.setdefault("data.options.classes", list(info.classes))
+        overrides.setdefault("data.options.ignore_index", info.ignore_index)
+    return _data_section(overrides)
+
+
+def _data_section(overrides: dict[str, Any]):
+    """A data section made of the data flags alone."""
+    from pixelwise.config import RunConfig, merge
+
+    return merge(RunConfig(), overrides).data
 
 
 def _instance_classes(text: str | None, model_dir: str) -> tuple[int, ...] | None:
@@ -223,10 +115,14 @@ def _instance_classes(text: str | None, model_dir: str) -> tuple[int, ...] | Non
 def _evaluation_options(args: argparse.Namespace):
     from pixelwise.inference.evaluate import EvaluationOptions
     from pixelwise.metrics.crops import DEFAULT_FACTORS
+    from pixelwise.options import ListOf, Number, parsed
 
     crops = None
     if args.crops is not None:
-        crops = DEFAULT_FACTORS if args.crops == "default" else _float_list(args.crops, "--crops")
+        factors = ListOf(Number(minimum=0, maximum=1, exclusive_minimum=True))
+        crops = (
+            DEFAULT_FACTORS if args.crops == "default" else parsed(factors, args.crops, "--crops")
+        )
     return EvaluationOptions(
         per_image=args.per_image,
         boundary_tolerance=args.boundary,
@@ -271,9 +167,10 @@ def cmd_data_inspect(args: argparse.Namespace) -> int:
     from pixelwise.data.inspect import inspect_data
     from pixelwise.report.dataset import frequency_table
 
-    split = args.split or ("all" if args.data == "folder" else "train")
-    out = Path(args.out or f"inspect-{args.data}-{split}")
-    report = inspect_data(args.data, split, out, args.data_root, **_data_options(args))
+    data = _data_section(run_overrides(args, "inspect"))
+    split = args.split or ("all" if data.name == "folder" else "train")
+    out = Path(args.out or f"inspect-{data.name}-{split}")
+    report = inspect_data(data.name, split, out, data.root, **data.options)
     sizes = ", ".join(f"{size} ({count})" for size, count in report.image_sizes.items())
     print(f"{report.dataset} {report.split}: {report.num_samples} samples; image sizes: {sizes}")
     print(frequency_table(report))
@@ -307,8 +204,10 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from pixelwise.models import build_model
     from pixelwise.models.summary import summary
 
-    options = _model_options(args)
-    model = build_model(args.model, args.num_classes, encoder=args.encoder, **options).eval()
+    overrides = run_overrides(args, "summary")
+    options = {k.removeprefix("model.options."): v for k, v in overrides.items() if "options" in k}
+    encoder = overrides.get("model.encoder")
+    model = build_model(args.model, args.num_classes, encoder=encoder, **options).eval()
     result = summary(model, args.input_size)
     print(json.dumps(result.to_dict(), indent=2) if args.json else result)
     return 0
@@ -321,7 +220,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from pixelwise.report.table import per_class_table
 
     started = time.perf_counter()
-    given = {k: v for k, v in vars(args).items() if k not in ("command", "handler")}
+    internal = ("command", "handler", "command_parser")
+    given = {k: v for k, v in vars(args).items() if k not in internal}
     config = demo_config(**given)
     run, evaluation, picture = run_demo(config)
     print(per_class_table(evaluation.scores))
@@ -330,127 +230,87 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pixelwise", description=__doc__.splitlines()[0])
-    from pixelwise import __version__
-    from pixelwise.data.stats import WEIGHT_METHODS
-    from pixelwise.losses import LOSS_NAMES
+def _command(
+    commands: argparse._SubParsersAction, name: str, summary: str, description: str = ""
+) -> argparse.ArgumentParser:
+    """A subcommand whose usage errors are its own (not the top-level usage)."""
+    parser = commands.add_parser(name, help=summary, description=description or summary)
+    parser.set_defaults(command_parser=parser)
+    return parser
 
-    parser.add_argument("--version", action="version", version=f"pixelwise {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = commands.add_parser(
-        "demo", help="train and evaluate a U-Net on generated shapes (CPU, minutes)"
+def _demo_parser(commands: argparse._SubParsersAction) -> None:
+    import inspect
+
+    from pixelwise.demo import demo_config
+
+    demo = _command(
+        commands,
+        "demo",
+        "train and evaluate a U-Net on generated shapes (CPU, about 3 minutes)",
+        "Generate the shapes dataset, train a narrow U-Net on the CPU, print the "
+        "validation scores and draw predictions.png. It replaces only an earlier demo.",
     )
-    demo.add_argument("--out", default=argparse.SUPPRESS, help="run directory (default: runs/demo)")
-    demo.add_argument(
-        "--seed", type=int, default=argparse.SUPPRESS, help="seed for data and training"
-    )
-    demo.add_argument("--num-train", type=int, default=argparse.SUPPRESS, help="training images")
-    demo.add_argument("--num-val", type=int, default=argparse.SUPPRESS, help="validation images")
-    demo.add_argument("--size", type=int, default=argparse.SUPPRESS, help="image side in pixels")
-    demo.add_argument("--epochs", type=int, default=argparse.SUPPRESS, help="training epochs")
+    defaults = {k: v.default for k, v in inspect.signature(demo_config).parameters.items()}
+    for flag, kind, help_text in (
+        ("--out", str, "run directory"),
+        ("--seed", int, "seed for data and training"),
+        ("--num-train", int, "training images"),
+        ("--num-val", int, "validation images"),
+        ("--size", int, "image side in pixels"),
+        ("--epochs", int, "training epochs"),
+    ):
+        default = defaults[flag[2:].replace("-", "_")]
+        demo.add_argument(
+            flag, type=kind, default=argparse.SUPPRESS, help=f"{help_text} (default: {default})"
+        )
     demo.set_defaults(handler=cmd_demo)
 
-    train = commands.add_parser("train", help="train a model into a run directory")
-    train.add_argument("--config", help="YAML run configuration; flags override it")
-    train.add_argument("--model", help="architecture (see `pixelwise models`)")
+
+def _train_parser(commands: argparse._SubParsersAction) -> None:
+    train = _command(
+        commands,
+        "train",
+        "train a network or fit a classical method into a run directory",
+        "Train as a YAML run configuration and the flags say (flags override the file), "
+        "keep the best epoch by validation mIoU in OUT/model, then score it on the "
+        "validation split. Defaults are RunConfig's; `pixelwise models` lists the choices.",
+    )
+    train.add_argument("--config", metavar="YAML", help="run configuration; flags override it")
     train.add_argument(
-        "--method",
-        help="fit a classical method instead of a network: threshold, otsu, multiotsu, "
-        "adaptive, edges, kmeans, region_growing, watershed (see `pixelwise models`)",
+        "--resume",
+        action="store_true",
+        help="continue OUT from its last finished epoch (OUT/checkpoints/last.ckpt); "
+        "with --epochs N, extend it to N epochs",
     )
     train.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="classical method parameter, e.g. k=6 (repeatable; values are read as YAML)",
+        "--overwrite",
+        action="store_true",
+        help="replace the run in OUT (only the files pixelwise wrote there)",
     )
-    train.add_argument("--encoder", help="encoder name, for models that take one")
-    train.add_argument(
-        "--encoder-weights",
-        metavar="PATH|imagenet",
-        help="torchvision-format classifier weights loaded into the encoder before training",
-    )
-    _model_flags(train)
-    _data_flags(train, required=False)
-    train.add_argument("--epochs", type=int)
-    train.add_argument("--batch-size", type=int)
-    train.add_argument("--lr", type=float, help="learning rate")
-    train.add_argument(
-        "--optimizer",
-        metavar="adamw|sgd",
-        help="adamw (cosine schedule, default) or sgd (momentum 0.9, poly schedule)",
-    )
-    train.add_argument(
-        "--warmup-steps", type=int, metavar="N", help="adamw: linear warmup steps (default: 0)"
-    )
-    train.add_argument(
-        "--encoder-lr-mult", type=float, metavar="X", help="encoder learning rate = lr × X"
-    )
-    train.add_argument(
-        "--freeze-encoder-epochs",
-        type=int,
-        metavar="N",
-        help="freeze the encoder (weights and BatchNorm statistics) for the first N epochs",
-    )
-    train.add_argument(
-        "--init-from",
-        metavar="MODEL_DIR",
-        help="start from the matching weights of a saved model or run of the same architecture "
-        "(the data's classes may differ; the head is reinitialised)",
-    )
-    train.add_argument(
-        "--loss",
-        metavar="SPEC",
-        help=f"loss name or weighted sum, e.g. ce+0.5*dice; names: {', '.join(LOSS_NAMES)} "
-        "(default: ce)",
-    )
-    train.add_argument(
-        "--class-weights",
-        metavar="SPEC",
-        help=f"{', '.join(WEIGHT_METHODS)} (computed from the training split), "
-        "or one weight per class, e.g. 1,2.5,0.3",
-    )
-    train.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"), help="training crop size")
-    train.add_argument(
-        "--scale",
-        type=float,
-        metavar="F",
-        help="working resolution: train on images resized by F; predictions are still "
-        "made at full size (default: 1)",
-    )
-    train.add_argument("--workers", type=int, help="data loader processes (default: 0 on CPU)")
-    train.add_argument("--accelerator", help="cpu, gpu or auto (default: auto)")
-    train.add_argument(
-        "--devices", type=_devices, help="devices per node: a count or auto (default: 1)"
-    )
-    train.add_argument("--num-nodes", type=int, help="machines taking part (default: 1)")
-    train.add_argument("--strategy", help="auto, ddp, ddp_spawn, fsdp, ... (default: auto)")
-    train.add_argument("--precision", help="32, bf16-mixed, 16-mixed, bf16-true, ... (default: 32)")
-    train.add_argument("--seed", type=int)
-    train.add_argument("--out", help="run directory")
-    train.add_argument(
-        "--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt"
-    )
-    train.add_argument("--overwrite", action="store_true", help="replace an existing run in OUT")
+    add_run_flags(train, "train", _help_lists)
     train.set_defaults(handler=cmd_train)
 
-    evaluate = commands.add_parser(
-        "evaluate", help="score a model on labelled data; write metrics.json"
+
+def _evaluate_parser(commands: argparse._SubParsersAction) -> None:
+    evaluate = _command(
+        commands,
+        "evaluate",
+        "score a model on labelled data; write metrics.json",
+        "Score a saved model or a run's model on a labelled split: one dataset-level "
+        "confusion matrix, plus the extras asked for. Without --data, the run's own data.",
     )
     evaluate.add_argument("model_dir", metavar="RUN_OR_MODEL_DIR")
-    _data_flags(evaluate, required=False)
+    add_run_flags(evaluate, "evaluate", _help_lists)
     evaluate.add_argument("--split", help="split to score (default: val; 'all' for folder data)")
-    evaluate.add_argument("--out", help="output folder (default: RUN/eval-<split>)")
+    evaluate.add_argument("--out", metavar="DIR", help="output folder (default: RUN/eval-SPLIT)")
     evaluate.add_argument(
         "--oracle-mapping",
         action="store_true",
         help="classical methods: map ids to classes one-to-one on the scored data itself "
-        "(Hungarian); reported as an oracle, in RUN/eval-<split>-oracle by default",
+        "(Hungarian); reported as an oracle, in RUN/eval-SPLIT-oracle by default",
     )
-    extras = evaluate.add_argument_group("extra scores (written into metrics.json)")
+    extras = evaluate.add_argument_group("extra scores (printed, and written into metrics.json)")
     extras.add_argument(
         "--per-image", action="store_true", help="also average the scores over images"
     )
@@ -469,7 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     evaluate.set_defaults(handler=cmd_evaluate)
 
-    predict = commands.add_parser("predict", help="write class-index PNGs for images")
+
+def _predict_parser(commands: argparse._SubParsersAction) -> None:
+    predict = _command(commands, "predict", "write class-index PNGs for images")
     predict.add_argument("model_dir", metavar="MODEL_OR_RUN_DIR")
     predict.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     predict.add_argument("--out", required=True, help="output folder")
@@ -481,14 +343,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.set_defaults(handler=cmd_predict)
 
-    models = commands.add_parser("models", help="list architectures and encoders")
-    models.set_defaults(handler=cmd_models)
 
-    summary = commands.add_parser(
-        "summary", help="parameters, MACs, receptive field and output stride of a model"
+def _model_parsers(commands: argparse._SubParsersAction) -> None:
+    models = _command(commands, "models", "list architectures, encoders and classical methods")
+    models.set_defaults(handler=cmd_models)
+    summary = _command(
+        commands, "summary", "parameters, MACs, receptive field and output stride of a model"
     )
     summary.add_argument("model", metavar="NAME", help="architecture (see `pixelwise models`)")
-    summary.add_argument("--encoder", help="encoder name, for models that take one")
     summary.add_argument(
         "--input-size",
         type=int,
@@ -498,23 +360,44 @@ def build_parser() -> argparse.ArgumentParser:
         help="input height and width (default: 512 512)",
     )
     summary.add_argument("--num-classes", type=int, default=21, help="output classes (default: 21)")
-    _model_flags(summary)
+    add_run_flags(summary, "summary", _help_lists)
     summary.add_argument("--json", action="store_true", help="print the summary as JSON")
     summary.set_defaults(handler=cmd_summary)
 
-    data = commands.add_parser("data", help="look at datasets")
+
+def _data_parser(commands: argparse._SubParsersAction) -> None:
+    data = _command(commands, "data", "look at datasets")
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
-    inspect = data_commands.add_parser(
+    inspect = _command(
+        data_commands,
         "inspect",
-        help="sizes, class frequencies, sample masks and every problem found; exits 0 when "
-        "the report is written, even if it lists problems",
+        "sizes, class frequencies, sample masks and every problem found",
+        "Read every sample of a split and report sizes, class frequencies, sample masks and "
+        "every problem found; exits 0 when the report is written, even if it lists problems.",
     )
-    _data_flags(inspect, required=True)
+    add_run_flags(inspect, "inspect", _help_lists)
     inspect.add_argument("--split", help="split to inspect (default: train; 'all' for folder)")
     inspect.add_argument(
         "--out", help="folder for report.json and the pictures (default: inspect-DATA-SPLIT)"
     )
     inspect.set_defaults(handler=cmd_data_inspect)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``pixelwise`` command line: one subcommand per workflow."""
+    from pixelwise import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="pixelwise",
+        description=__doc__.split("\n\n")[0].replace("\n", " "),
+        epilog="Run `pixelwise COMMAND --help` for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"pixelwise {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_demo_parser, _train_parser, _evaluate_parser, _predict_parser):
+        add(commands)
+    _model_parsers(commands)
+    _data_parser(commands)
     return parser
 
 
@@ -528,7 +411,9 @@ def _quiet_libraries() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown:
+        args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     _quiet_libraries()
     try:
         return args.handler(args)

@@ -1,13 +1,16 @@
 """Typed run configuration, read from and written to YAML.
 
-A run is fully described by a :class:`RunConfig`. A YAML file and command-line
-flags are two spellings of the same thing: flags override the file, and the
-resolved configuration is written back into the run directory.
+A run is fully described by a :class:`RunConfig`. Each option is spelled once, as a
+field whose :class:`~pixelwise.options.Option` metadata holds its help, the values it
+accepts and its flag: a YAML file and the command-line flags are two spellings of the
+same options, checked by the same code. Flags override the file, and the resolved
+configuration is written back into the run directory.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,36 @@ import yaml
 
 from pixelwise.errors import PixelwiseError
 from pixelwise.files import write_text_atomic
+from pixelwise.options import (
+    AnyOf,
+    Integer,
+    ListOf,
+    Mapping,
+    MappingList,
+    Number,
+    Option,
+    Optional,
+    Text,
+    ValueMap,
+    checked,
+)
+
+WEIGHT_METHODS: tuple[str, ...] = ("median_frequency", "inverse", "inverse_sqrt")
+"""Class weights computed from the training split (see :mod:`pixelwise.data.stats`)."""
+
+DATA_COMMANDS = ("train", "evaluate", "inspect")
+"""Commands that take the data flags."""
+
+MODEL_COMMANDS = ("train", "summary")
+"""Commands that take the encoder and model-option flags."""
+
+
+def option(default: Any = None, *, factory: Any = None, **metadata: Any) -> Any:
+    """A dataclass field holding ``default`` (or ``factory()``) and its :class:`Option`."""
+    meta = {"option": Option(**metadata)}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass
@@ -26,10 +59,27 @@ class ModelSection:
     is loaded into the encoder when training starts; saved models do not refer to it.
     """
 
-    name: str = "unet"
-    encoder: str | None = None
-    encoder_weights: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
+    name: str = option(
+        "unet", kind=Text(), flag="--model", help="architecture: {models}", metavar="NAME"
+    )
+    encoder: str | None = option(
+        kind=Optional(Text()),
+        help="encoder, for models that take one: {encoders}",
+        commands=MODEL_COMMANDS,
+    )
+    encoder_weights: str | None = option(
+        kind=Optional(Text()),
+        metavar="PATH|imagenet",
+        help="torchvision-format classifier weights loaded into the encoder before training",
+    )
+    options: dict[str, Any] = option(
+        factory=dict,
+        kind=Mapping(),
+        flag="--model-option",
+        metavar="KEY=VALUE",
+        help="architecture option, e.g. base_width=32 (repeatable; see `pixelwise models`)",
+        commands=MODEL_COMMANDS,
+    )
 
 
 @dataclass
@@ -53,18 +103,57 @@ class DataSection:
     stay at each image's full size.
     """
 
-    name: str = "synthetic"
-    root: str | None = None
-    train_split: str = "train"
-    val_split: str = "val"
-    options: dict[str, Any] = field(default_factory=dict)
-    split_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    crop: list[int] | None = None
-    augment: list[dict[str, Any]] | None = None
-    train_repeats: int = 1
-    scale: float = 1.0
-    batch_size: int = 8
-    num_workers: int | None = None
+    name: str = option(
+        "synthetic", kind=Text(), flag="--data", help="dataset: {datasets}", commands=DATA_COMMANDS
+    )
+    root: str | None = option(
+        kind=Optional(Text()),
+        flag="--data-root",
+        metavar="DIR",
+        help="dataset folder (for datasets stored on disk)",
+        commands=DATA_COMMANDS,
+    )
+    train_split: str = option("train", kind=Text(), help="split to train on")
+    val_split: str = option(
+        "val", kind=Text(), help="split that picks the best epoch and is scored after training"
+    )
+    options: dict[str, Any] = option(
+        factory=dict,
+        kind=Mapping(),
+        flag="--data-option",
+        metavar="KEY=VALUE",
+        help="dataset option, e.g. val_fraction=0.1 (repeatable)",
+        commands=DATA_COMMANDS,
+    )
+    split_options: dict[str, dict[str, Any]] = option(
+        factory=dict, kind=Mapping(Mapping()), flag=None, help="dataset options of one split"
+    )
+    crop: list[int] | None = option(
+        kind=Optional(ListOf(Integer(minimum=1), length=2)),
+        metavar=("H", "W"),
+        help="training crop size",
+    )
+    augment: list[dict[str, Any]] | None = option(
+        kind=Optional(MappingList()), flag=None, help="training augmentation steps"
+    )
+    train_repeats: int = option(
+        1, kind=Integer(minimum=1), metavar="N", help="draw every training image N times an epoch"
+    )
+    scale: float = option(
+        1.0,
+        kind=Number(minimum=0, maximum=4, exclusive_minimum=True),
+        metavar="F",
+        help="working resolution: train on images resized by F; predictions are still "
+        "made at full size",
+    )
+    batch_size: int = option(8, kind=Integer(minimum=1), metavar="N", help="training batch size")
+    num_workers: int | None = option(
+        kind=Optional(Integer(minimum=0)),
+        flag="--workers",
+        metavar="N",
+        help="data loader processes (default: 0 on the CPU, up to 8 beside a GPU)",
+        resumable=True,
+    )
 
     def options_for(self, split: str) -> dict[str, Any]:
         """The dataset options for ``split``: ``options`` updated by ``split_options[split]``."""
@@ -89,21 +178,69 @@ class TrainSection:
     Trainer; see :mod:`pixelwise.engine.hardware`.
     """
 
-    epochs: int = 10
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    loss: str = "ce"
-    class_weights: list[float] | str | None = None
-    accelerator: str = "auto"
-    devices: int | str = 1
-    num_nodes: int = 1
-    strategy: str = "auto"
-    precision: str = "32-true"
-    optimizer: str = "adamw"
-    warmup_steps: int = 0
-    encoder_lr_mult: float = 1.0
-    freeze_encoder_epochs: int = 0
-    init_from: str | None = None
+    epochs: int = option(
+        10,
+        kind=Integer(minimum=1),
+        metavar="N",
+        help="training epochs (with --resume: extend the run to N epochs)",
+        resumable=True,
+    )
+    lr: float = option(
+        1e-3, kind=Number(minimum=0, exclusive_minimum=True), metavar="X", help="learning rate"
+    )
+    weight_decay: float = option(1e-4, kind=Number(minimum=0), metavar="X", help="weight decay")
+    loss: str = option(
+        "ce",
+        kind=Text(),
+        metavar="SPEC",
+        help="loss name or weighted sum, e.g. ce+0.5*dice: {losses}",
+    )
+    class_weights: list[float] | str | None = option(
+        kind=Optional(AnyOf((Text(WEIGHT_METHODS), ListOf(Number(minimum=0))))),
+        metavar="SPEC",
+        help=f"{', '.join(WEIGHT_METHODS)} (computed from the training split), "
+        "or one weight per class, e.g. 1,2.5,0.3",
+    )
+    accelerator: str = option("auto", kind=Text(), help="cpu, gpu or auto", resumable=True)
+    devices: int | str = option(
+        1,
+        kind=AnyOf((Integer(minimum=1), Text(("auto",)))),
+        help="devices per node: a count or auto",
+        resumable=True,
+    )
+    num_nodes: int = option(
+        1, kind=Integer(minimum=1), metavar="N", help="machines taking part", resumable=True
+    )
+    strategy: str = option(
+        "auto", kind=Text(), help="auto, ddp, ddp_spawn, fsdp, ...", resumable=True
+    )
+    precision: str | int = option(
+        "32-true", kind=AnyOf((Text(), Integer())), help="32, bf16-mixed, 16-mixed, bf16-true, ..."
+    )
+    optimizer: str = option(
+        "adamw",
+        kind=Text(),
+        metavar="adamw|sgd",
+        help="adamw (cosine schedule) or sgd (momentum 0.9, poly schedule)",
+    )
+    warmup_steps: int = option(
+        0, kind=Integer(minimum=0), metavar="N", help="adamw: linear warmup steps"
+    )
+    encoder_lr_mult: float = option(
+        1.0, kind=Number(minimum=0), metavar="X", help="encoder learning rate = lr × X"
+    )
+    freeze_encoder_epochs: int = option(
+        0,
+        kind=Integer(minimum=0),
+        metavar="N",
+        help="freeze the encoder (weights and BatchNorm statistics) for the first N epochs",
+    )
+    init_from: str | None = option(
+        kind=Optional(Text()),
+        metavar="MODEL_DIR",
+        help="start from the matching weights of a saved model or run of the same architecture "
+        "(the data's classes may differ; the head is reinitialised)",
+    )
 
 
 @dataclass
@@ -116,8 +253,69 @@ class MethodSection:
     ``train`` sections are not used; ``None`` trains the network that ``model`` names.
     """
 
-    name: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)
+    name: str | None = option(
+        kind=Optional(Text()),
+        flag="--method",
+        metavar="NAME",
+        help="fit a classical method instead of a network: {methods}",
+    )
+    params: dict[str, Any] = option(
+        factory=dict,
+        kind=Mapping(),
+        flag="--param",
+        metavar="KEY=VALUE",
+        help="classical method parameter, e.g. k=6 (repeatable)",
+    )
+
+
+@dataclass(frozen=True)
+class Shortcut:
+    """A flag that sets one key of an options mapping, e.g. ``--upsample`` for
+    ``model.options.upsample``."""
+
+    flag: str
+    key: str
+    option: Option
+
+
+def _shortcut(flag: str, key: str, kind: Any, metavar: str | None, help: str) -> Shortcut:
+    commands = DATA_COMMANDS if key.startswith("data.") else MODEL_COMMANDS
+    return Shortcut(flag, key, Option(help=help, kind=kind, metavar=metavar, commands=commands))
+
+
+SHORTCUTS: tuple[Shortcut, ...] = (
+    _shortcut("--upsample", "model.options.upsample", Text(), "MODE", "upsampling, e.g. bilinear"),
+    _shortcut("--fusion", "model.options.fusion", Text(), "concat|sum", "skip fusion"),
+    _shortcut(
+        "--output-stride", "model.options.output_stride", Integer(1), "N", "encoder output stride"
+    ),
+    _shortcut("--separable", "model.options.separable", None, None, "depthwise-separable convs"),
+    _shortcut("--images", "data.options.images", Text(), "DIR", "folder data: image folder"),
+    _shortcut(
+        "--masks", "data.options.masks", Text(), "DIR", "folder data: mask folder (same stems)"
+    ),
+    _shortcut(
+        "--mask-values",
+        "data.options.mask_values",
+        ValueMap(),
+        "V:C,...",
+        "folder data: stored value -> class, e.g. 0:0,255:1",
+    ),
+    _shortcut(
+        "--classes", "data.options.classes", ListOf(Text()), "A,B,...", "folder data: class names"
+    ),
+    _shortcut(
+        "--ignore-index", "data.options.ignore_index", Integer(), "N", "folder data: ignored value"
+    ),
+    _shortcut(
+        "--val-slices",
+        "data.options.val_slices",
+        ListOf(Integer(minimum=0)),
+        "N,N,...",
+        "isbi2012: validation slice numbers, e.g. 15,16,17,18,19",
+    ),
+)
+"""Flags for single options of a model or dataset; ``kind=None`` is an on/off switch."""
 
 
 @dataclass
@@ -128,44 +326,72 @@ class RunConfig:
     data: DataSection = field(default_factory=DataSection)
     train: TrainSection = field(default_factory=TrainSection)
     method: MethodSection = field(default_factory=MethodSection)
-    seed: int = 0
-    out: str = "runs/latest"
+    seed: int = option(
+        0, kind=Integer(minimum=0), help="seed for data order, augmentation and weights"
+    )
+    out: str = option(
+        "runs/latest", kind=Text(), metavar="DIR", help="run directory", resumable=True
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], source: str = "config") -> RunConfig:
-        """Build from nested plain data; an unknown key is an error naming it."""
-        return _build(cls, raw, source)
+    def from_dict(cls, raw: Any, source: str = "config") -> RunConfig:
+        """Build from nested plain data, checking every value; an error names the key."""
+        return _build(cls, raw, source, "")
 
     def save(self, path: str | Path) -> None:
         """Write as YAML, atomically (temporary file, then rename)."""
         write_text_atomic(Path(path), yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
-def _build(cls: type, raw: Any, where: str) -> Any:
+_SECTIONS: dict[str, type] = {
+    "model": ModelSection,
+    "data": DataSection,
+    "train": TrainSection,
+    "method": MethodSection,
+}
+
+
+def _build(cls: type, raw: Any, source: str, prefix: str) -> Any:
+    where = prefix.rstrip(".") or "the configuration"
+    if raw is None:
+        raw = {}
     if not isinstance(raw, dict):
-        raise PixelwiseError(f"{where}: expected a mapping, got {raw!r}")
+        raise PixelwiseError(f"{source}: {where} must be a mapping, got {raw!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - set(fields))
+    unknown = sorted(set(raw) - set(fields), key=str)
     if unknown:
         raise PixelwiseError(
-            f"{where}: unknown key {unknown[0]!r}; valid keys: {', '.join(fields)}"
+            f"{source}: unknown key {prefix}{unknown[0]}; valid keys: {', '.join(fields)}"
         )
     values = {}
     for name, value in raw.items():
-        nested = _SECTIONS.get((cls, name))
-        values[name] = _build(nested, value, f"{where}.{name}") if nested else value
+        key = f"{prefix}{name}"
+        if cls is RunConfig and name in _SECTIONS:
+            values[name] = _build(_SECTIONS[name], value, source, f"{key}.")
+        else:
+            values[name] = checked(fields[name].metadata["option"].kind, value, f"{source}: {key}")
     return cls(**values)
 
 
-_SECTIONS = {
-    (RunConfig, "model"): ModelSection,
-    (RunConfig, "data"): DataSection,
-    (RunConfig, "train"): TrainSection,
-    (RunConfig, "method"): MethodSection,
-}
+def run_options(cls: type = RunConfig, prefix: str = "") -> Iterator[tuple[str, Option, Any]]:
+    """Every run option as ``(dotted key, Option, default)``, section by section."""
+    for item in dataclasses.fields(cls):
+        key = f"{prefix}{item.name}"
+        if cls is RunConfig and item.name in _SECTIONS:
+            yield from run_options(_SECTIONS[item.name], f"{key}.")
+            continue
+        default = (
+            item.default if item.default_factory is dataclasses.MISSING else item.default_factory()
+        )
+        yield key, item.metadata["option"], default
+
+
+def resumable_keys() -> frozenset[str]:
+    """The options that ``--resume`` may change."""
+    return frozenset(key for key, meta, _ in run_options() if meta.resumable)
 
 
 def load_config(path: str | Path) -> RunConfig:
@@ -175,12 +401,25 @@ def load_config(path: str | Path) -> RunConfig:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise PixelwiseError(f"config file not found: '{path}'") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise PixelwiseError(f"cannot read config '{path}': {err}") from None
     except yaml.YAMLError as err:
         raise PixelwiseError(f"cannot parse config '{path}': {err}") from None
-    return RunConfig.from_dict(raw or {}, source=str(path))
+    return RunConfig.from_dict(raw, source=str(path))
 
 
-def merge(config: RunConfig, overrides: dict[str, Any]) -> RunConfig:
+def flatten(raw: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as dotted keys: ``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
+    flat: dict[str, Any] = {}
+    for key, value in raw.items():
+        if isinstance(value, dict) and value:
+            flat |= flatten(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def merge(config: RunConfig, overrides: dict[str, Any], source: str = "flags") -> RunConfig:
     """Apply dotted-key overrides such as ``{"train.epochs": 3}``; ``None`` values are skipped."""
     raw = config.to_dict()
     for dotted, value in overrides.items():
@@ -189,6 +428,14 @@ def merge(config: RunConfig, overrides: dict[str, Any]) -> RunConfig:
         *parents, leaf = dotted.split(".")
         node = raw
         for key in parents:
-            node = node.setdefault(key, {})
+            if not isinstance(node.get(key), dict):
+                node[key] = {}
+            node = node[key]
         node[leaf] = value
-    return RunConfig.from_dict(raw)
+    return RunConfig.from_dict(raw, source)
+
+
+def differences(old: RunConfig, new: RunConfig) -> list[str]:
+    """The dotted keys whose values differ between two configurations, sorted."""
+    before, after = flatten(old.to_dict()), flatten(new.to_dict())
+    return sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))

@@ -1,19 +1,54 @@
-"""The layout of a run directory, in one place."""
+"""The run directory: its layout, what pixelwise owns in it, and one writer at a time.
+
+A run directory holds ``config.yaml`` (resolved configuration), ``metrics.csv`` (one row
+per epoch), ``model/`` (best weights as a saved model), ``checkpoints/`` (``last.ckpt``,
+the last finished epoch, and ``previous.ckpt``, the one before) and
+``eval-<split>/`` (``metrics.json``, ``confusion.png``). The marker file
+``.pixelwise-run`` says that pixelwise made the folder a run, and by which command.
+
+pixelwise replaces only what it wrote itself: the files above, in a folder that carries
+the marker, and only when asked to (``--overwrite``). A folder that is not a run, but
+holds one of those names, is never used; a run folder with a file of someone else's
+inside ``model/``, ``checkpoints/`` or ``eval-*/`` is never cleared. A lock file held for
+the whole run (``flock``, released by the kernel when the process dies, so a killed
+run's lock is taken over) keeps a second writer out.
+"""
 
 from __future__ import annotations
 
+import fcntl
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from pixelwise.errors import PixelwiseError
+from pixelwise.files import file_mode, write_text_atomic
+
+logger = logging.getLogger("pixelwise")
+
+MARKER = ".pixelwise-run"
+LOCK = ".lock"
+MODEL_FILES = frozenset({"config.json", "model.safetensors"})
+CHECKPOINT_FILES = frozenset({"last.ckpt", "previous.ckpt"})
+EVAL_FILES = frozenset({"metrics.json", "confusion.png"})
+TOP_FILES = frozenset({"config.yaml", "metrics.csv", "predictions.png"})
+"""Every file pixelwise writes in a run directory, by folder."""
+
+
+def _is_leftover(name: str) -> bool:
+    """A temporary file of pixelwise's atomic writers (``.name.xyz.tmp``)."""
+    return name.startswith(".") and name.endswith(".tmp")
 
 
 @dataclass(frozen=True)
 class RunDir:
-    """Paths inside a run directory ``root``.
-
-    ``config.yaml`` (resolved configuration), ``metrics.csv`` (one row per epoch),
-    ``model/`` (best weights as a saved model), ``checkpoints/`` (``best.ckpt`` and
-    ``last.ckpt`` for resume) and ``eval-<split>/metrics.json``.
-    """
+    """Paths inside a run directory ``root``, and the rules for writing there."""
 
     root: Path
 
@@ -37,9 +72,182 @@ class RunDir:
     def last_checkpoint(self) -> Path:
         return self.checkpoints / "last.ckpt"
 
+    @property
+    def previous_checkpoint(self) -> Path:
+        return self.checkpoints / "previous.ckpt"
+
+    @property
+    def marker(self) -> Path:
+        return self.root / MARKER
+
     def eval_dir(self, split: str) -> Path:
         return self.root / f"eval-{split}"
 
+    def made_by(self) -> str | None:
+        """The command that made this folder a run (``train``, ``demo``), or None if it is none."""
+        try:
+            return str(json.loads(self.marker.read_text())["command"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def holds_run(self) -> bool:
-        """Whether a run was started here before."""
-        return self.config.exists() or self.checkpoints.exists()
+        """Whether pixelwise made this folder a run."""
+        return self.made_by() is not None
+
+    def _owned_folders(self) -> list[tuple[Path, frozenset[str]]]:
+        evals = sorted(self.root.glob("eval-*")) if self.root.is_dir() else []
+        return [
+            (self.model, MODEL_FILES),
+            (self.checkpoints, CHECKPOINT_FILES),
+            *((folder, EVAL_FILES) for folder in evals),
+        ]
+
+    def _run_entries(self) -> list[Path]:
+        """The entries at the top of ``root`` that have the names a run writes."""
+        named = [self.root / name for name in sorted(TOP_FILES)]
+        return [p for p in named + [f for f, _ in self._owned_folders()] if p.exists()]
+
+    def foreign_files(self) -> list[Path]:
+        """Files inside the run's own folders that pixelwise did not write."""
+        foreign = []
+        for folder, names in self._owned_folders():
+            if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+                foreign.append(folder)
+            elif folder.is_dir():
+                foreign += [
+                    p
+                    for p in sorted(folder.iterdir())
+                    if p.name not in names and not _is_leftover(p.name)
+                ]
+        return foreign
+
+    def check_writable(self, resume: bool, overwrite: bool) -> None:
+        """Raise a user error unless a run may start (or resume) here; writes nothing."""
+        if self.root.exists() and not self.root.is_dir():
+            raise PixelwiseError(f"'{self.root}' is a file, not a run directory")
+        if resume:
+            self._check_resumable()
+        elif self.holds_run():
+            if not overwrite:
+                raise PixelwiseError(
+                    f"'{self.root}' already holds a run; pass --resume to continue it, "
+                    "--overwrite to replace it, or choose another --out"
+                )
+            self._check_only_own_files()
+        elif self._run_entries():
+            names = ", ".join(f"'{p.name}'" for p in self._run_entries())
+            raise PixelwiseError(
+                f"'{self.root}' is not a pixelwise run but holds {names}; pixelwise does not "
+                "replace files it did not write: choose another --out"
+            )
+
+    def _check_resumable(self) -> None:
+        if not (self.last_checkpoint.exists() or self.previous_checkpoint.exists()):
+            raise PixelwiseError(f"nothing to resume: '{self.last_checkpoint}' not found")
+        if not self.config.is_file():
+            raise PixelwiseError(f"cannot resume: '{self.config}' not found")
+        self._check_only_own_files()
+
+    def _check_only_own_files(self) -> None:
+        foreign = self.foreign_files()
+        if foreign:
+            listed = ", ".join(f"'{p}'" for p in foreign[:5])
+            raise PixelwiseError(
+                f"'{self.root}' holds files that pixelwise did not write: {listed}; move them "
+                "away or choose another --out"
+            )
+
+    def clear(self) -> None:
+        """Delete what an earlier run wrote here (only pixelwise's own files)."""
+        for path in (self.root / name for name in TOP_FILES):
+            path.unlink(missing_ok=True)
+        for folder, names in self._owned_folders():
+            if not folder.is_dir():
+                continue
+            for path in folder.iterdir():
+                if path.name in names or (_is_leftover(path.name) and path.is_file()):
+                    path.unlink()
+            if not any(folder.iterdir()):
+                folder.rmdir()
+
+    def mark(self, command: str) -> None:
+        """Record that ``command`` made this folder a run."""
+        write_text_atomic(
+            self.marker, json.dumps({"format": "pixelwise-run", "command": command}) + "\n"
+        )
+
+    @contextmanager
+    def claim(self, resume: bool, overwrite: bool, command: str) -> Iterator[None]:
+        """Hold the lock, check that a run may be written here, clear what it replaces.
+
+        Everything is checked under the lock, before anything is deleted; then the
+        folder is marked as a run of ``command`` for the duration of the block.
+        """
+        if self.root.exists() and not self.root.is_dir():
+            raise PixelwiseError(f"'{self.root}' is a file, not a run directory")
+        with self.lock():
+            self.check_writable(resume, overwrite)
+            if not resume:
+                self.clear()
+            self.mark(command)
+            yield
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the run's lock file for the duration; a second holder is a user error.
+
+        The file records the holder's pid, host and start time; the lock itself is an
+        ``flock`` that the kernel drops when the holder dies, so a killed run's lock is
+        taken over (and said so).
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / LOCK
+        handle = _acquire(path)
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
+            os.close(handle)
+
+
+def _holder(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _describe(holder: dict) -> str:
+    started = holder.get("started")
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)) if started else "?"
+    return f"pid {holder.get('pid', '?')} on {holder.get('host', '?')}, since {since}"
+
+
+def _acquire(path: Path) -> int:
+    """Open ``path`` and take its exclusive ``flock``; the open descriptor holds the lock."""
+    while True:
+        handle = os.open(path, os.O_RDWR | os.O_CREAT, file_mode())
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(handle)
+            raise PixelwiseError(
+                f"'{path.parent}' is in use by another pixelwise run ({_describe(_holder(path))}); "
+                "wait for it to finish or choose another --out"
+            ) from None
+        try:
+            current = os.stat(path).st_ino == os.fstat(handle).st_ino
+        except FileNotFoundError:
+            current = False
+        if current:
+            break
+        os.close(handle)  # the holder removed the file as we opened it: try the new one
+    stale = _holder(path)
+    if stale:
+        logger.warning(
+            "taking over the lock of a run that is no longer running (%s)", _describe(stale)
+        )
+    record = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+    os.ftruncate(handle, 0)
+    os.pwrite(handle, json.dumps(record).encode(), 0)
+    return handle

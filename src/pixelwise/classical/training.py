@@ -10,7 +10,7 @@ from pathlib import Path
 from pixelwise.classical.base import ClassicalMethod
 from pixelwise.classical.registry import build
 from pixelwise.config import RunConfig
-from pixelwise.engine.fit import load_split, prepare_run_dir
+from pixelwise.engine.fit import load_split
 from pixelwise.errors import PixelwiseError
 from pixelwise.models.saving import save_classical
 from pixelwise.rundir import RunDir
@@ -33,7 +33,11 @@ def configured_method(config: RunConfig) -> ClassicalMethod:
 
 
 def fit_classical(
-    config: RunConfig, resume: bool = False, overwrite: bool = False, progress: bool = True
+    config: RunConfig,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    command: str = "train",
 ) -> RunDir:
     """Fit ``config.method`` on the training split into the run directory ``config.out``.
 
@@ -46,13 +50,14 @@ def fit_classical(
     if resume:
         raise PixelwiseError("a classical method has nothing to resume; fit it again instead")
     run = RunDir(Path(config.out))
-    prepare_run_dir(run, resume=False, overwrite=overwrite)
     train = load_split(config.data, config.data.train_split)
+    load_split(config.data, config.data.val_split)
     resolved = replace(config, method=replace(config.method, params=method.params))
-    resolved.save(run.config)
-    started = time.perf_counter()
-    method.fit(train, progress=progress)
-    seconds = time.perf_counter() - started
-    logger.info("fitted %s on %d images in %.1f s", method.name, len(train), seconds)
-    save_classical(run.model, method, train.info)
+    with run.claim(resume=False, overwrite=overwrite, command=command):
+        resolved.save(run.config)
+        started = time.perf_counter()
+        method.fit(train, progress=progress)
+        seconds = time.perf_counter() - started
+        logger.info("fitted %s on %d images in %.1f s", method.name, len(train), seconds)
+        save_classical(run.model, method, train.info)
     return run

@@ -1,43 +1,108 @@
-"""Training callbacks that write into the run directory."""
+"""What a run records at the end of every epoch, and how its checkpoints are read and written.
+
+:class:`EpochRecord` keeps, in this order: the best model so far (``model/``), the
+checkpoint of the epoch just finished (``checkpoints/last.ckpt``, the one before moved
+to ``previous.ckpt``) and ``metrics.csv``. The CSV rows travel inside the checkpoint, so
+after a kill at any moment the run resumes from the last finished epoch with the rows it
+had written, byte for byte, and no epoch twice.
+
+:class:`SafeCheckpointIO` writes checkpoints atomically and reads them with
+``torch.load(weights_only=True)`` whatever the installed torch's default: a checkpoint
+someone swapped in cannot run code.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+import os
+import pickle
 import time
 from pathlib import Path
+from typing import Any
 
 import lightning.pytorch as pl
+import torch
+from lightning.fabric.plugins import TorchCheckpointIO
+from lightning.pytorch.callbacks import Checkpoint
 
-from pixelwise.files import write_text_atomic
+from pixelwise.errors import PixelwiseError
+from pixelwise.files import atomic_file, write_text_atomic
+from pixelwise.models.saving import ModelCard, save_model
+from pixelwise.rundir import RunDir
 
 COLUMNS = ("epoch", "train_loss", "val_loss", "val_miou", "val_pixel_accuracy", "lr", "seconds")
+READ_ERRORS = (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError)
 
 
-class MetricsCSV(pl.Callback):
-    """Rewrites ``metrics.csv`` (atomically) after every epoch; keeps earlier rows on resume."""
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A training checkpoint's contents, read without unpickling anything but plain data.
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    Raises:
+        PixelwiseError: naming ``path`` when it is missing, truncated or not a checkpoint.
+    """
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except READ_ERRORS as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise PixelwiseError(f"cannot read checkpoint '{path}': {reason}") from None
+    if not isinstance(loaded, dict) or "state_dict" not in loaded:
+        raise PixelwiseError(f"'{path}' is not a pixelwise training checkpoint")
+    return loaded
+
+
+class SafeCheckpointIO(TorchCheckpointIO):
+    """Atomic checkpoint writes that keep the replaced file as ``previous``; safe reads."""
+
+    def __init__(self, previous: Path) -> None:
+        self.previous = previous
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None
+    ) -> None:
+        path = Path(path)
+        with atomic_file(path) as temporary:
+            torch.save(checkpoint, temporary)
+            if path.exists():
+                os.replace(path, self.previous)
+
+    def load_checkpoint(
+        self, path: Any, map_location: Any = None, weights_only: Any = None
+    ) -> dict:
+        return read_checkpoint(path)
+
+
+class EpochRecord(Checkpoint):
+    """At each epoch's end: the best model, then ``last.ckpt``, then ``metrics.csv``.
+
+    ``model/`` is replaced whenever ``val_miou`` beats the best so far (``card`` goes with
+    the weights). Only process 0 writes files; every process takes part in the checkpoint.
+    """
+
+    def __init__(self, run: RunDir, card: ModelCard) -> None:
+        self.run = run
+        self.card = card
         self.rows: list[dict[str, str]] = []
+        self.best: float | None = None
         self.started = time.perf_counter()
-
-    def on_fit_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        self.rows = self._read_rows(self.path)
-
-    @staticmethod
-    def _read_rows(path: Path) -> list[dict[str, str]]:
-        if not path.exists():
-            return []
-        with path.open(newline="") as handle:
-            return list(csv.DictReader(handle))
 
     def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         self.started = time.perf_counter()
 
     def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        if not trainer.is_global_zero:
-            return
+        epoch = trainer.current_epoch
+        self.rows = [row for row in self.rows if int(row["epoch"]) < epoch]
+        self.rows.append(self._row(trainer))
+        score = float(trainer.callback_metrics.get("val_miou", float("nan")))
+        if self.best is None or score > self.best:
+            self.best = score
+            if trainer.is_global_zero:
+                save_model(self.run.model, module.model, self.card)
+        trainer.save_checkpoint(self.run.last_checkpoint)
+        if trainer.is_global_zero:
+            write_text_atomic(self.run.metrics_csv, _csv(self.rows))
+
+    def _row(self, trainer: pl.Trainer) -> dict[str, str]:
         metrics = trainer.callback_metrics
         values = {
             "epoch": trainer.current_epoch,
@@ -48,16 +113,22 @@ class MetricsCSV(pl.Callback):
             "lr": trainer.optimizers[0].param_groups[0]["lr"],
             "seconds": time.perf_counter() - self.started,
         }
-        self.rows = [r for r in self.rows if int(r["epoch"]) < trainer.current_epoch]
-        self.rows.append({k: _plain(v) for k, v in values.items()})
-        self._write()
+        return {key: _plain(value) for key, value in values.items()}
 
-    def _write(self) -> None:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(self.rows)
-        write_text_atomic(self.path, buffer.getvalue())
+    def state_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "best": self.best}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.rows = list(state_dict["rows"])
+        self.best = state_dict["best"]
+
+
+def _csv(rows: list[dict[str, str]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
 
 
 def _plain(value: object) -> str:

@@ -6,10 +6,10 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
-from pixelwise.data.augment import Step, build_augmentation
+from pixelwise.config import DataSection
+from pixelwise.data.augment import build_augmentation
 from pixelwise.data.base import SegmentationDataset
 from pixelwise.data.transforms import Normalization, TensorDataset
-from pixelwise.errors import PixelwiseError
 
 
 def default_workers(accelerator_is_gpu: bool) -> int:
@@ -22,12 +22,13 @@ def default_workers(accelerator_is_gpu: bool) -> int:
 class SegmentationDataModule(pl.LightningDataModule):
     """Shuffled, augmented training batches; whole validation images one at a time.
 
-    ``augment`` is a list of steps for :func:`pixelwise.data.augment.build_augmentation`
-    (``None``: random crop and horizontal flip). Validation images are not augmented and
-    keep their own sizes, so the validation batch size is 1. Loader processes stay alive
-    across epochs when ``num_workers > 0``; ``pin_memory`` is for training on CUDA.
-    ``train_repeats`` makes one epoch draw every training image that many times.
-    ``scale`` resizes training and validation pairs to the working resolution first.
+    ``options`` (the run's data section) gives the batch size, the training crop, the
+    augmentation steps (:func:`pixelwise.data.augment.build_augmentation`; ``None`` is a
+    random crop and a horizontal flip), ``train_repeats`` (one epoch draws every training
+    image that many times) and ``scale`` (pairs resized to the working resolution first).
+    Validation images are not augmented and keep their own sizes, so the validation batch
+    size is 1. Loader processes stay alive across epochs when ``num_workers > 0``;
+    ``pin_memory`` is for training on CUDA.
     """
 
     def __init__(
@@ -35,24 +36,19 @@ class SegmentationDataModule(pl.LightningDataModule):
         train: SegmentationDataset,
         val: SegmentationDataset,
         normalization: Normalization,
-        batch_size: int,
-        crop: tuple[int, int] | None,
+        options: DataSection,
         num_workers: int,
         seed: int,
-        augment: list[Step] | None = None,
         pin_memory: bool = False,
-        train_repeats: int = 1,
-        scale: float = 1.0,
     ) -> None:
         super().__init__()
-        if train_repeats < 1:
-            raise PixelwiseError(f"train_repeats must be at least 1, got {train_repeats}")
-        augmentation = build_augmentation(augment, crop, train.info.ignore_index, seed)
-        self.train_set: Dataset = TensorDataset(train, normalization, augmentation, scale)
-        if train_repeats > 1:
-            self.train_set = ConcatDataset([self.train_set] * train_repeats)
-        self.val_set = TensorDataset(val, normalization, scale=scale)
-        self.batch_size = batch_size
+        crop = tuple(options.crop) if options.crop else None
+        augmentation = build_augmentation(options.augment, crop, train.info.ignore_index, seed)
+        self.train_set: Dataset = TensorDataset(train, normalization, augmentation, options.scale)
+        if options.train_repeats > 1:
+            self.train_set = ConcatDataset([self.train_set] * options.train_repeats)
+        self.val_set = TensorDataset(val, normalization, scale=options.scale)
+        self.batch_size = options.batch_size
         self.num_workers = num_workers
         self.pin_memory = pin_memory
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,14 +10,14 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 from lightning.pytorch.accelerators import CUDAAccelerator
-from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import TQDMProgressBar
 
-from pixelwise.config import DataSection, RunConfig
+from pixelwise.config import DataSection, RunConfig, differences, load_config, resumable_keys
 from pixelwise.data.base import SegmentationDataset
 from pixelwise.data.datasets import load_dataset
 from pixelwise.data.stats import resolve_class_weights
-from pixelwise.data.transforms import Normalization, check_scale
-from pixelwise.engine.callbacks import MetricsCSV
+from pixelwise.data.transforms import Normalization
+from pixelwise.engine.callbacks import EpochRecord, SafeCheckpointIO, read_checkpoint
 from pixelwise.engine.datamodule import SegmentationDataModule, default_workers
 from pixelwise.engine.hardware import trainer_hardware
 from pixelwise.engine.module import SegmentationModule
@@ -28,8 +27,10 @@ from pixelwise.errors import PixelwiseError
 from pixelwise.losses import parse_loss_spec
 from pixelwise.models import build_model
 from pixelwise.models.registry import check_model_name
-from pixelwise.models.saving import ModelCard, save_model
+from pixelwise.models.saving import ModelCard
 from pixelwise.rundir import RunDir
+
+logger = logging.getLogger("pixelwise")
 
 # Lightning announces its hardware choices at INFO on every run; keep warnings only.
 logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
@@ -64,9 +65,15 @@ class TrainingPlan:
 
 
 def plan(config: RunConfig) -> TrainingPlan:
-    """Load and check the data, then resolve the architecture for its classes and channels."""
+    """Check everything a run needs before anything is written.
+
+    The model name, loss, optimisation, hardware and transfer settings, then the data
+    (every pair read and checked), then the architecture for its classes and channels.
+    """
     check_model_name(config.model.name)
     parse_loss_spec(config.train.loss)
+    check_optimisation(config.train)
+    trainer_hardware(config.train)
     train = load_split(config.data, config.data.train_split)
     val = load_split(config.data, config.data.val_split)
     if train.info.classes != val.info.classes:
@@ -81,54 +88,66 @@ def plan(config: RunConfig) -> TrainingPlan:
         encoder=config.model.encoder,
         **config.model.options,
     )
-    train_section = config.train
-    check_optimisation(
-        train_section.optimizer, train_section.warmup_steps, train_section.encoder_lr_mult
-    )
     check_transfer(model, config)
-    scale = check_scale(config.data.scale)
-    card = ModelCard(model.config, info, Normalization.default(info.channels), input_scale=scale)
+    normalization = Normalization.default(info.channels)
+    card = ModelCard(model.config, info, normalization, input_scale=config.data.scale)
     return TrainingPlan(train, val, model.config, card)
 
 
-def prepare_run_dir(run: RunDir, resume: bool, overwrite: bool) -> None:
-    """Check that ``run`` may be resumed or written, and clear what a new run replaces."""
-    if resume:
-        if not run.last_checkpoint.exists():
-            raise PixelwiseError(f"nothing to resume: '{run.last_checkpoint}' not found")
-        return
-    if run.holds_run() and not overwrite:
+def check_resume(run: RunDir, config: RunConfig) -> Path:
+    """The checkpoint to resume from, after checking that ``config`` may continue the run.
+
+    Only the options marked resumable (epochs, hardware, loader processes) may differ
+    from the run's ``config.yaml``. A ``last.ckpt`` that cannot be read falls back to
+    ``previous.ckpt`` with a warning; when neither can be read, the error names the file.
+    """
+    saved = load_config(run.config)
+    changed = [key for key in differences(saved, config) if key not in resumable_keys()]
+    if changed:
         raise PixelwiseError(
-            f"'{run.root}' already holds a run; pass --resume to continue it, "
-            "--overwrite to replace it, or choose another --out"
+            f"--resume cannot change {changed[0]} (the run has {_value(saved, changed[0])!r}, "
+            f"now {_value(config, changed[0])!r}); continue with the run's own settings, or "
+            "start a new run with another --out"
         )
-    for path in (run.checkpoints, run.model, run.metrics_csv, *run.root.glob("eval-*")):
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
+    problems = []
+    for path in (run.last_checkpoint, run.previous_checkpoint):
+        if not path.exists():
+            continue
+        try:
+            read_checkpoint(path)
+        except PixelwiseError as err:
+            problems.append(str(err))
+            continue
+        for problem in problems:
+            logger.warning("%s; resuming from '%s' instead", problem, path)
+        return path
+    raise PixelwiseError(problems[0])
 
 
-def _trainer(config: RunConfig, run: RunDir, progress: bool) -> tuple[pl.Trainer, ModelCheckpoint]:
-    checkpoint = ModelCheckpoint(
-        dirpath=run.checkpoints, filename="best", monitor="val_miou", mode="max", save_last=True
-    )
-    callbacks: list[pl.Callback] = [checkpoint, MetricsCSV(run.metrics_csv)]
+def _value(config: RunConfig, dotted: str) -> object:
+    node: object = config.to_dict()
+    for key in dotted.split("."):
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+def _trainer(config: RunConfig, run: RunDir, card: ModelCard, progress: bool) -> pl.Trainer:
+    callbacks: list[pl.Callback] = [EpochRecord(run, card)]
     if config.train.freeze_encoder_epochs > 0:
         callbacks.append(FreezeEncoder(config.train.freeze_encoder_epochs))
     if progress:
         callbacks.append(TrainingProgress(refresh_rate=5))
-    trainer = pl.Trainer(
+    return pl.Trainer(
         max_epochs=config.train.epochs,
         **trainer_hardware(config.train),
         callbacks=callbacks,
+        plugins=[SafeCheckpointIO(previous=run.previous_checkpoint)],
         logger=False,
         enable_model_summary=False,
         enable_progress_bar=progress,
         num_sanity_val_steps=0,
         default_root_dir=run.root,
     )
-    return trainer, checkpoint
 
 
 @contextmanager
@@ -150,65 +169,61 @@ def batch_norm_hint(batch_size: int) -> Iterator[None]:
 
 
 def fit(
-    config: RunConfig, resume: bool = False, overwrite: bool = False, progress: bool = True
+    config: RunConfig,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    command: str = "train",
 ) -> RunDir:
     """Train into the run directory ``config.out``.
 
     It leaves ``config.yaml``, ``metrics.csv``, ``checkpoints/`` and ``model/`` there.
-
-    ``model/`` holds the weights of the epoch with the best validation mIoU.
-    ``resume`` continues from ``checkpoints/last.ckpt``.
-    Under multi-process training (``strategy: ddp``) the other processes exit when
-    training ends, and only process 0 returns.
+    ``model/`` holds the weights of the epoch with the best validation mIoU; it and
+    ``checkpoints/last.ckpt`` are written at the end of every epoch. ``resume``
+    continues from the last finished epoch. Under multi-process training (``strategy:
+    ddp``) the other processes exit when training ends, and only process 0 returns.
     """
     run = RunDir(Path(config.out))
-    trainer, checkpoint = _trainer(config, run, progress)
-    if trainer.is_global_zero:
-        prepare_run_dir(run, resume, overwrite)
-    pl.seed_everything(config.seed, workers=True, verbose=False)
     prepared = plan(config)
-    if trainer.is_global_zero:
+    resume_from = check_resume(run, config) if resume else None
+    trainer = _trainer(config, run, prepared.card, progress)
+    if not trainer.is_global_zero:
+        _train(trainer, config, prepared, resume_from, progress)
+        raise SystemExit(0)  # a script-launched DDP worker: process 0 saves and reports alone
+    with run.claim(resume, overwrite, command):
         config.save(run.config)
+        _train(trainer, config, prepared, resume_from, progress)
+    return run
+
+
+def _train(
+    trainer: pl.Trainer,
+    config: RunConfig,
+    prepared: TrainingPlan,
+    resume_from: Path | None,
+    progress: bool,
+) -> None:
+    pl.seed_everything(config.seed, workers=True, verbose=False)
     module = SegmentationModule(
         prepared.model_config,
         ignore_index=prepared.card.info.ignore_index,
-        lr=config.train.lr,
-        weight_decay=config.train.weight_decay,
-        loss=config.train.loss,
+        train=config.train,
         class_weights=resolve_class_weights(
             config.train.class_weights, prepared.train, progress=progress
         ),
-        optimizer=config.train.optimizer,
-        warmup_steps=config.train.warmup_steps,
-        encoder_lr_mult=config.train.encoder_lr_mult,
     )
-    if not resume:
+    if resume_from is None:
         start_from(module.model, config)
     on_gpu = isinstance(trainer.accelerator, CUDAAccelerator)
     workers = config.data.num_workers
-    if workers is None:
-        workers = default_workers(on_gpu)
     data = SegmentationDataModule(
         prepared.train,
         prepared.val,
         prepared.card.normalization,
-        batch_size=config.data.batch_size,
-        crop=tuple(config.data.crop) if config.data.crop else None,
-        num_workers=workers,
+        config.data,
+        num_workers=default_workers(on_gpu) if workers is None else workers,
         seed=config.seed,
-        augment=config.data.augment,
         pin_memory=on_gpu,
-        train_repeats=config.data.train_repeats,
-        scale=config.data.scale,
     )
     with batch_norm_hint(config.data.batch_size):
-        trainer.fit(module, datamodule=data, ckpt_path=run.last_checkpoint if resume else None)
-    if not trainer.is_global_zero:
-        # a script-launched DDP worker: process 0 saves, evaluates and reports alone
-        raise SystemExit(0)
-    if checkpoint.best_model_path:
-        module = SegmentationModule.load_from_checkpoint(
-            checkpoint.best_model_path, map_location="cpu"
-        )
-    save_model(run.model, module.model.cpu(), prepared.card)
-    return run
+        trainer.fit(module, datamodule=data, ckpt_path=resume_from)

@@ -38,12 +38,6 @@ def _precision(value: str | int) -> str:
     return precision
 
 
-def _positive(value: Any, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise PixelwiseError(f"train.{key} must be a positive integer, got {value!r}")
-    return value
-
-
 def trainer_hardware(train: TrainSection) -> dict[str, Any]:
     """The ``pl.Trainer`` keyword arguments for ``train``'s hardware settings, checked.
 
@@ -51,13 +45,10 @@ def trainer_hardware(train: TrainSection) -> dict[str, Any]:
     ``strategy`` is ``"auto"`` or a Lightning strategy name such as ``"ddp"``.
     Raises ``PixelwiseError`` naming a bad value.
     """
-    devices = train.devices
-    if devices != "auto":
-        devices = _positive(devices, "devices")
     return {
         "accelerator": train.accelerator,
-        "devices": devices,
-        "num_nodes": _positive(train.num_nodes, "num_nodes"),
+        "devices": train.devices,
+        "num_nodes": train.num_nodes,
         "strategy": _strategy(train.strategy),
         "precision": _precision(train.precision),
     }

@@ -8,6 +8,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
+from pixelwise.config import TrainSection
 from pixelwise.engine.optim import build_optimizer, build_schedule, param_groups
 from pixelwise.engine.transfer import encoder_of
 from pixelwise.losses import build_loss
@@ -20,8 +21,9 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 class SegmentationModule(pl.LightningModule):
     """Trains ``build_model(**model_config)`` with a per-step learning-rate schedule.
 
-    ``optimizer``, ``warmup_steps`` and ``encoder_lr_mult`` choose the optimiser, its
-    schedule and the encoder's learning rate (see :mod:`pixelwise.engine.optim`).
+    ``train`` (the run's train section) chooses the loss, the optimiser, its schedule
+    and the encoder's learning rate (see :mod:`pixelwise.engine.optim`); ``class_weights``
+    are the resolved weights of the loss, one per class.
 
     Batches are ``(images (N, C, H, W) float, masks (N, H, W) int64)``. Validation
     accumulates one dataset-level confusion matrix per epoch and logs ``val_miou``
@@ -35,18 +37,14 @@ class SegmentationModule(pl.LightningModule):
         self,
         model_config: dict[str, Any],
         ignore_index: int,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-4,
-        loss: str = "ce",
+        train: TrainSection | None = None,
         class_weights: Sequence[float] | None = None,
-        optimizer: str = "adamw",
-        warmup_steps: int = 0,
-        encoder_lr_mult: float = 1.0,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        self.train_options = train or TrainSection()
         self.model = build_model(**model_config)
         num_classes = model_config["num_classes"]
+        loss = self.train_options.loss
         self.criterion = build_loss(loss, num_classes, ignore_index, class_weights)
         self.confusion = ConfusionMatrix(num_classes, ignore_index)
 
@@ -76,11 +74,11 @@ class SegmentationModule(pl.LightningModule):
         self.log("val_pixel_accuracy", _finite(scores.pixel_accuracy))
 
     def configure_optimizers(self) -> dict[str, Any]:
-        hp = self.hparams
-        groups = param_groups(self.model, encoder_of(self.model), hp.lr, hp.encoder_lr_mult)
-        optimizer = build_optimizer(hp.optimizer, groups, hp.lr, hp.weight_decay)
+        train = self.train_options
+        groups = param_groups(self.model, encoder_of(self.model), train.lr, train.encoder_lr_mult)
+        optimizer = build_optimizer(train.optimizer, groups, train.lr, train.weight_decay)
         steps = max(1, int(self.trainer.estimated_stepping_batches))
-        schedule = build_schedule(hp.optimizer, optimizer, steps, hp.warmup_steps)
+        schedule = build_schedule(train.optimizer, optimizer, steps, train.warmup_steps)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
 

@@ -12,8 +12,9 @@ from functools import partial
 
 import torch
 from torch import nn
-from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR, LRScheduler
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
+from pixelwise.config import TrainSection
 from pixelwise.errors import PixelwiseError
 
 OPTIMIZERS = ("adamw", "sgd")
@@ -27,15 +28,16 @@ def check_optimizer(name: str) -> None:
         raise PixelwiseError(f"unknown optimizer {name!r}; choose from: {', '.join(OPTIMIZERS)}")
 
 
-def check_optimisation(optimizer: str, warmup_steps: int, encoder_lr_mult: float) -> None:
-    """Raise a user error naming the first invalid value."""
-    check_optimizer(optimizer)
-    if warmup_steps < 0:
-        raise PixelwiseError(f"warmup steps must be 0 or more, got {warmup_steps}")
-    if optimizer == "sgd" and warmup_steps > 0:
-        raise PixelwiseError(f"warmup steps ({warmup_steps}) apply to adamw only, not sgd")
-    if encoder_lr_mult < 0:
-        raise PixelwiseError(f"encoder lr multiplier must be 0 or more, got {encoder_lr_mult}")
+def check_optimisation(train: TrainSection) -> None:
+    """Raise a user error for an unknown optimizer or warmup given to sgd.
+
+    The ranges of single values are checked with the configuration itself.
+    """
+    check_optimizer(train.optimizer)
+    if train.optimizer == "sgd" and train.warmup_steps > 0:
+        raise PixelwiseError(
+            f"train.warmup_steps ({train.warmup_steps}) applies to adamw only, not sgd"
+        )
 
 
 def param_groups(
@@ -83,10 +85,12 @@ def build_schedule(
 ) -> LRScheduler:
     """The per-step schedule of optimizer ``name`` over ``total`` steps.
 
-    AdamW without warmup uses ``CosineAnnealingLR`` over ``total`` steps.
+    The learning rate is a closed-form function of the step number (a ``LambdaLR``),
+    and a checkpoint stores only the step reached. So a resumed run continues exactly
+    where it stopped, and a run extended to more epochs (``--resume --epochs N``)
+    follows the curve planned for the new total from the step it reached: the curve of
+    a run started with N epochs.
     """
     if name == "sgd":
         return LambdaLR(optimizer, partial(poly_factor, total=total))
-    if warmup == 0:
-        return CosineAnnealingLR(optimizer, T_max=total)
     return LambdaLR(optimizer, partial(warmup_cosine_factor, total=total, warmup=warmup))

@@ -127,10 +127,6 @@ def check_transfer(model: nn.Module, config: RunConfig) -> None:
             f"give encoder weights ('{weights}') or init from a model ('{train.init_from}'), "
             "not both"
         )
-    if train.freeze_encoder_epochs < 0:
-        raise PixelwiseError(
-            f"freeze encoder epochs must be 0 or more, got {train.freeze_encoder_epochs}"
-        )
     if train.freeze_encoder_epochs > 0:
         require_encoder(model, "freezing the encoder")
     if train.encoder_lr_mult != 1.0:
