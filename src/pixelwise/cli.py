@@ -37,7 +37,7 @@ def _data_flags(parser: argparse.ArgumentParser, required: bool) -> None:
 
 def _data_options(args: argparse.Namespace) -> dict[str, Any]:
     """Dataset options given as flags, keyed as :func:`pixelwise.data.load_dataset` takes them."""
-    from pixelwise.data.datasets import parse_mask_values
+    from pixelwise.data.folder import parse_mask_values
 
     options: dict[str, Any] = {
         "images": args.images,
@@ -268,8 +268,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_data_inspect(args: argparse.Namespace) -> int:
     """Print the inspection; exit 0 whenever the report was written, problems or not."""
-    from pixelwise.data.inspect import inspect_data
-    from pixelwise.report.dataset import frequency_table
+    from pixelwise.report.dataset import frequency_table, inspect_data
 
     split = args.split or ("all" if args.data == "folder" else "train")
     out = Path(args.out or f"inspect-{args.data}-{split}")
