@@ -1,4 +1,4 @@
-"""Datasets: generated shapes, image/mask folders, CamVid, ISBI 2012, VOC, Cityscapes, COCO.
+"""Datasets: generated shapes, image/mask folders, CamVid, ISBI 2012, VOC, Cityscapes, KITTI, COCO.
 
 One module per dataset; :mod:`pixelwise.data.registry` builds any of them by name.
 """

@@ -72,6 +72,12 @@ DATASETS: dict[str, DatasetSpec] = {
         needs_root=True,
         description="Cityscapes fine annotations: 19 classes (labelIds -> trainIds)",
     ),
+    "kitti": DatasetSpec(
+        "pixelwise.data.kitti",
+        "kitti_dataset",
+        needs_root=True,
+        description="KITTI semantic segmentation: Cityscapes' 19 classes",
+    ),
     "coco": DatasetSpec(
         "pixelwise.data.coco",
         "coco_dataset",
