@@ -30,7 +30,7 @@ from results import save_results
 
 from pixelwise import classical
 from pixelwise.config import DataSection
-from pixelwise.engine.fit import load_split
+from pixelwise.data.registry import load_split
 from pixelwise.inference.evaluate import evaluate
 from pixelwise.inference.segmenter import ImageLike, Segmenter
 from pixelwise.models.saving import ClassicalCard

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from results import save_results
 
-from pixelwise.data.datasets import load_dataset
+from pixelwise.data.registry import load_dataset
 from pixelwise.data.transforms import Normalization
 from pixelwise.engine.datamodule import SegmentationDataModule
 from pixelwise.models import build_model

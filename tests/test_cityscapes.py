@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pixelwise.data.cityscapes import CITYSCAPES_CLASSES, LABEL_TO_TRAIN_ID
-from pixelwise.data.datasets import load_dataset
+from pixelwise.data.registry import load_dataset
 from test_datasets import raises, rgb, save
 
 HEIGHT, WIDTH = 8, 10

@@ -20,7 +20,7 @@ from pixelwise.classical.sampling import sample_pixels
 from pixelwise.classical.thresholds import MultiOtsu, Otsu
 from pixelwise.cli import main
 from pixelwise.data.base import DatasetInfo, SegmentationDataset, default_colours
-from pixelwise.data.datasets import load_dataset
+from pixelwise.data.registry import load_dataset
 from pixelwise.data.synthetic import SyntheticShapes
 from pixelwise.models.saving import save_classical
 

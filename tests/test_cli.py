@@ -248,7 +248,7 @@ def test_summary_flags_reach_the_models_option_check(
 
 
 def test_unknown_dataset(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
-    fails_cleanly(["train", "--data", "kitti", "--out", str(tmp_path / "r")], capsys, "kitti")
+    fails_cleanly(["train", "--data", "kittie", "--out", str(tmp_path / "r")], capsys, "kittie")
 
 
 def test_console_script_prints_no_traceback(tmp_path: Path) -> None:
@@ -261,7 +261,7 @@ def test_console_script_prints_no_traceback(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: unknown dataset 'nope'; choose from: synthetic, folder, camvid, isbi2012, voc, "
-        "cityscapes, coco"
+        "cityscapes, kitti, coco"
     ]
 
 

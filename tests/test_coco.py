@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from pixelwise.data.datasets import load_dataset
+from pixelwise.data.registry import load_dataset
 from test_datasets import raises, rgb, save
 
 HEIGHT, WIDTH = 8, 10

@@ -10,14 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from pixelwise.data.datasets import (
-    CAMVID_CLASSES,
-    folder_dataset,
-    load_dataset,
-    parse_mask_values,
-)
+from pixelwise.config import DataSection
+from pixelwise.data.camvid import CAMVID_CLASSES
+from pixelwise.data.folder import folder_dataset
 from pixelwise.data.io import list_images, read_image, read_mask, write_png_atomic
+from pixelwise.data.registry import DATASETS, list_datasets, load_dataset, load_split
 from pixelwise.errors import PixelwiseError
+from pixelwise.options import parse_mask_values
 
 HEIGHT, WIDTH = 6, 8
 
@@ -230,6 +229,24 @@ def test_load_dataset_errors(tmp_path):
         load_dataset("camvid", "train", root=tmp_path, bogus=1)
     with raises("'masks'"):
         load_dataset("folder", "all", images=tmp_path)
+
+
+def test_every_listed_dataset_has_a_builder_and_a_description():
+    described = list_datasets()
+    assert list(described) == list(DATASETS) and "kitti" in described
+    for name, spec in DATASETS.items():
+        assert callable(spec.builder()), name
+        assert described[name].strip() and "\n" not in described[name], name
+
+
+def test_load_split_applies_the_split_options():
+    data = DataSection(
+        name="synthetic",
+        options={"num_images": 3, "size": 16},
+        split_options={"val": {"num_images": 2}},
+    )
+    assert len(load_split(data, "train")) == 3
+    assert len(load_split(data, "val", check=False)) == 2
 
 
 def make_camvid(root: Path, split: str, stems: list[str]) -> None:

@@ -13,8 +13,8 @@ import torch
 import yaml
 
 from pixelwise.config import load_config
+from pixelwise.data.registry import load_split
 from pixelwise.data.transforms import Normalization, TensorDataset
-from pixelwise.engine.fit import load_split
 from pixelwise.engine.module import SegmentationModule
 from pixelwise.metrics import ConfusionMatrix
 

@@ -10,13 +10,8 @@ import pytest
 from PIL import Image
 
 from pixelwise.cli import main
-from pixelwise.data.inspect import (
-    BAD_VALUES,
-    MISSING_MASK,
-    SIZE_MISMATCH,
-    UNREADABLE,
-    inspect_data,
-)
+from pixelwise.data.inspect import BAD_VALUES, MISSING_MASK, SIZE_MISMATCH, UNREADABLE
+from pixelwise.report.dataset import inspect_data
 
 CLASSES = ["background", "road", "car"]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from pixelwise.data.base import default_colours
-from pixelwise.data.datasets import load_dataset
 from pixelwise.data.io import write_png_atomic
+from pixelwise.data.registry import load_dataset
 from pixelwise.data.voc import VOC_CLASSES
 from test_datasets import raises, rgb, save
 

@@ -13,7 +13,8 @@ from tqdm.auto import tqdm
 from pixelwise.classical.training import fit_classical
 from pixelwise.config import DataSection, RunConfig
 from pixelwise.data.io import list_images, write_png_atomic
-from pixelwise.engine.fit import fit, load_split
+from pixelwise.data.registry import load_split
+from pixelwise.engine.fit import fit
 from pixelwise.errors import PixelwiseError
 from pixelwise.inference.evaluate import EvaluationOptions, evaluate, write_metrics
 from pixelwise.inference.segmenter import Segmenter

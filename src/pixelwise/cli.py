@@ -22,14 +22,14 @@ from pixelwise.flags import add_run_flags, run_overrides
 def _help_lists() -> dict[str, str]:
     """The names that help texts list, read from the registries."""
     from pixelwise.classical import list_methods
-    from pixelwise.data.datasets import DATASETS
+    from pixelwise.data.registry import list_datasets
     from pixelwise.losses import LOSS_NAMES
     from pixelwise.models import list_encoders, list_models
 
     return {
         "models": ", ".join(list_models()),
         "encoders": ", ".join(list_encoders()) + ", timm:<name>",
-        "datasets": ", ".join(DATASETS),
+        "datasets": ", ".join(list_datasets()),
         "losses": ", ".join(LOSS_NAMES),
         "methods": ", ".join(list_methods()),
     }
@@ -164,8 +164,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_data_inspect(args: argparse.Namespace) -> int:
     """Print the inspection; exit 0 whenever the report was written, problems or not."""
-    from pixelwise.data.inspect import inspect_data
-    from pixelwise.report.dataset import frequency_table
+    from pixelwise.report.dataset import frequency_table, inspect_data
 
     data = _data_section(run_overrides(args, "inspect"))
     split = args.split or ("all" if data.name == "folder" else "train")

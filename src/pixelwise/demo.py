@@ -6,8 +6,8 @@ from pathlib import Path
 
 from pixelwise.api import Evaluation, train
 from pixelwise.config import DataSection, ModelSection, RunConfig, TrainSection
-from pixelwise.data.datasets import load_dataset
 from pixelwise.data.io import write_png_atomic
+from pixelwise.data.registry import load_dataset
 from pixelwise.inference.segmenter import Segmenter
 from pixelwise.report.overlay import colorize, grid, overlay
 from pixelwise.rundir import RunDir

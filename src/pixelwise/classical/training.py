@@ -10,7 +10,7 @@ from pathlib import Path
 from pixelwise.classical.base import ClassicalMethod
 from pixelwise.classical.registry import build
 from pixelwise.config import RunConfig
-from pixelwise.engine.fit import load_split
+from pixelwise.data.registry import load_split
 from pixelwise.errors import PixelwiseError
 from pixelwise.models.saving import save_classical
 from pixelwise.rundir import RunDir

@@ -14,8 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from pixelwise.data.base import DatasetInfo
-from pixelwise.data.datasets import Pair, PairedFileDataset
 from pixelwise.data.io import list_images
+from pixelwise.data.paired import Pair, PairedFileDataset
 from pixelwise.errors import PixelwiseError
 
 CITYSCAPES_CLASSES = (

@@ -1,14 +1,14 @@
-"""Look at a dataset before training on it: sizes, class frequencies, samples, and problems.
+"""Look at a dataset before training on it: sizes, class frequencies and problems.
 
 Unlike :meth:`PairedFileDataset.validate`, which stops at the first bad sample,
 :func:`inspect_dataset` reads every sample and collects every problem (a missing mask,
 an image/mask size mismatch, mask values that are not labels, an unreadable file)
-into one :class:`InspectionReport`.
+into one :class:`InspectionReport`. This module writes nothing; the report layer
+draws and saves the inspection.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,10 +18,10 @@ import numpy as np
 from tqdm import tqdm
 
 from pixelwise.data.base import SegmentationDataset
-from pixelwise.data.datasets import PairedFileDataset, load_dataset
 from pixelwise.data.io import list_images, read_image, read_mask
+from pixelwise.data.paired import PairedFileDataset
+from pixelwise.data.registry import load_dataset
 from pixelwise.errors import PixelwiseError
-from pixelwise.files import write_text_atomic
 
 MISSING_MASK = "missing mask"
 SIZE_MISMATCH = "size mismatch"
@@ -67,11 +67,6 @@ class InspectionReport:
         data = asdict(self)
         data["class_frequencies"] = dict(zip(self.classes, self.frequencies, strict=True))
         return data
-
-    def save(self, path: str | Path) -> Path:
-        """Write :meth:`to_dict` as JSON at ``path``, atomically; returns the path."""
-        write_text_atomic(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
-        return Path(path)
 
 
 def _size(image: np.ndarray) -> str:
@@ -154,27 +149,21 @@ def missing_masks(images: str | Path, masks: str | Path) -> list[Problem]:
     ]
 
 
-def inspect_data(
+def inspect_split(
     name: str,
     split: str,
-    out: str | Path,
     root: str | Path | None = None,
     progress: bool = True,
     **options: Any,
-) -> InspectionReport:
+) -> tuple[InspectionReport, SegmentationDataset]:
     """Load dataset ``name`` (as :func:`pixelwise.data.load_dataset`) and inspect ``split``.
 
     For folder data, images without a mask are reported and the other pairs inspected.
-    Writes ``out/report.json``, ``out/class_frequencies.png`` and ``out/samples.png``
-    (see :func:`pixelwise.report.dataset.write_inspection`).
+    Returns the report and the dataset it describes.
     """
-    from pixelwise.report.dataset import write_inspection
-
     found: list[Problem] = []
     if name == "folder" and "images" in options and "masks" in options:
         found = missing_masks(options["images"], options["masks"])
         options = {**options, "skip_unpaired": True}
     dataset = load_dataset(name, split, root, **options)
-    report = inspect_dataset(dataset, name, split, found, progress)
-    write_inspection(report, dataset, Path(out))
-    return report
+    return inspect_dataset(dataset, name, split, found, progress), dataset

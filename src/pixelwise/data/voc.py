@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pixelwise.data.base import DatasetInfo, default_colours
-from pixelwise.data.datasets import Pair, PairedFileDataset
+from pixelwise.data.paired import Pair, PairedFileDataset
 from pixelwise.errors import PixelwiseError
 
 VOC_CLASSES = (

@@ -12,9 +12,9 @@ import lightning.pytorch as pl
 from lightning.pytorch.accelerators import CUDAAccelerator
 from lightning.pytorch.callbacks import TQDMProgressBar
 
-from pixelwise.config import DataSection, RunConfig, differences, load_config, resumable_keys
+from pixelwise.config import RunConfig, differences, load_config, resumable_keys
 from pixelwise.data.base import SegmentationDataset
-from pixelwise.data.datasets import load_dataset
+from pixelwise.data.registry import load_split
 from pixelwise.data.stats import resolve_class_weights
 from pixelwise.data.transforms import Normalization
 from pixelwise.engine.callbacks import EpochRecord, SafeCheckpointIO, read_checkpoint
@@ -43,15 +43,6 @@ class TrainingProgress(TQDMProgressBar):
         bar = super().init_validation_tqdm()
         bar.disable = True
         return bar
-
-
-def load_split(data: DataSection, split: str, check: bool = True) -> SegmentationDataset:
-    """One split of the configured dataset; with ``check``, every sample is read and checked now."""
-    dataset = load_dataset(data.name, split, root=data.root, **data.options_for(split))
-    validate = getattr(dataset, "validate", None)
-    if check and validate is not None:
-        validate()
-    return dataset
 
 
 @dataclass(frozen=True)

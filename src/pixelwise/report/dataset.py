@@ -1,15 +1,18 @@
-"""Pictures and tables of a dataset inspection: class frequencies and sample masks."""
+"""A dataset inspection written out: class frequency table and chart, sample masks, JSON."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from pixelwise.data.base import SegmentationDataset
-from pixelwise.data.inspect import InspectionReport
+from pixelwise.data.inspect import InspectionReport, inspect_split
 from pixelwise.data.io import write_png_atomic
 from pixelwise.errors import PixelwiseError
+from pixelwise.files import write_text_atomic
 from pixelwise.report.overlay import colorize, grid, to_rgb
 
 PANEL_SIDE = 160
@@ -83,8 +86,26 @@ def write_inspection(report: InspectionReport, dataset: SegmentationDataset, out
 
     ``samples.png`` is left out when no sample can be read.
     """
-    report.save(out / "report.json")
+    write_text_atomic(out / "report.json", json.dumps(report.to_dict(), indent=2) + "\n")
     write_png_atomic(out / "class_frequencies.png", frequency_chart(report))
     samples = sample_grid(dataset)
     if samples is not None:
         write_png_atomic(out / "samples.png", samples)
+
+
+def inspect_data(
+    name: str,
+    split: str,
+    out: str | Path,
+    root: str | Path | None = None,
+    progress: bool = True,
+    **options: Any,
+) -> InspectionReport:
+    """Inspect ``split`` of dataset ``name`` (see :func:`pixelwise.data.inspect.inspect_split`).
+
+    Writes ``out/report.json``, ``out/class_frequencies.png`` and ``out/samples.png``
+    (see :func:`write_inspection`) and returns the report.
+    """
+    report, dataset = inspect_split(name, split, root, progress, **options)
+    write_inspection(report, dataset, Path(out))
+    return report
