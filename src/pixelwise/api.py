@@ -14,7 +14,6 @@ from pixelwise.classical.training import fit_classical
 from pixelwise.config import DataSection, RunConfig
 from pixelwise.data.io import list_images, write_png_atomic
 from pixelwise.data.registry import load_split
-from pixelwise.engine.fit import fit
 from pixelwise.errors import PixelwiseError
 from pixelwise.inference.evaluate import EvaluationOptions, evaluate, write_metrics
 from pixelwise.inference.segmenter import Segmenter
@@ -39,17 +38,37 @@ class Evaluation:
 
 
 def train(
-    config: RunConfig, resume: bool = False, overwrite: bool = False, progress: bool = True
+    config: RunConfig,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    command: str = "train",
+    then: Callable[[RunDir], None] | None = None,
 ) -> tuple[RunDir, Evaluation]:
     """Fit as ``config`` says, then score the best model on the validation split.
 
     With ``config.method.name`` set, a classical method is fitted instead of a network.
+    ``command`` is recorded in the run folder as the command that made it; ``then(run)``
+    runs after the evaluation, while the run folder is still locked.
     """
-    fit_run = fit_classical if config.method.name is not None else fit
-    run = fit_run(config, resume=resume, overwrite=overwrite, progress=progress)
-    val_split = config.data.val_split  # checked by fit already
-    evaluation = evaluate_model(run.root, config.data, val_split, progress=progress, check=False)
-    return run, evaluation
+    evaluations: list[Evaluation] = []
+
+    def finish(run: RunDir) -> None:
+        val_split = config.data.val_split  # checked by fit already
+        evaluations.append(
+            evaluate_model(run.root, config.data, val_split, progress=progress, check=False)
+        )
+        if then is not None:
+            then(run)
+
+    if config.method.name is not None:
+        fit_run = fit_classical
+    else:
+        from pixelwise.engine.fit import fit as fit_run  # Lightning: imported only to train
+    run = fit_run(
+        config, resume=resume, overwrite=overwrite, progress=progress, command=command, then=finish
+    )
+    return run, evaluations[0]
 
 
 def default_eval_dir(model_path: Path, split: str) -> Path:
@@ -80,6 +99,8 @@ def evaluate_model(
     ``oracle`` (classical methods only) remaps them one-to-one on the scored data itself
     (Hungarian): an upper bound, labelled as an oracle, by default in ``eval-<split>-oracle``.
     """
+    if out is not None and Path(out).exists() and not Path(out).is_dir():
+        raise PixelwiseError(f"--out '{out}' is a file; evaluate writes a folder there")
     segmenter = Segmenter.load(model_path)
     dataset = load_split(data, split, check=check)
     if oracle:

@@ -233,7 +233,9 @@ def _command(
     commands: argparse._SubParsersAction, name: str, summary: str, description: str = ""
 ) -> argparse.ArgumentParser:
     """A subcommand whose usage errors are its own (not the top-level usage)."""
-    parser = commands.add_parser(name, help=summary, description=description or summary)
+    parser = commands.add_parser(
+        name, help=summary, description=description or summary, allow_abbrev=False
+    )
     parser.set_defaults(command_parser=parser)
     return parser
 
@@ -387,6 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     from pixelwise import __version__
 
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="pixelwise",
         description=__doc__.split("\n\n")[0].replace("\n", " "),
         epilog="Run `pixelwise COMMAND --help` for a command's options.",

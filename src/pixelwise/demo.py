@@ -8,6 +8,7 @@ from pixelwise.api import Evaluation, train
 from pixelwise.config import DataSection, ModelSection, RunConfig, TrainSection
 from pixelwise.data.io import write_png_atomic
 from pixelwise.data.registry import load_dataset
+from pixelwise.errors import PixelwiseError
 from pixelwise.inference.segmenter import Segmenter
 from pixelwise.report.overlay import colorize, grid, overlay
 from pixelwise.rundir import RunDir
@@ -57,6 +58,23 @@ def write_grid(run: RunDir, data: DataSection, rows: int = 6) -> Path:
 
 
 def run_demo(config: RunConfig, progress: bool = True) -> tuple[RunDir, Evaluation, Path]:
-    """Train and evaluate the demo (replacing an earlier demo in the same folder); draw the grid."""
-    run, evaluation = train(config, overwrite=True, progress=progress)
-    return run, evaluation, write_grid(run, config.data)
+    """Train and evaluate the demo, then draw the grid.
+
+    An earlier demo in the same folder is replaced; any other run there is left alone
+    (a user error).
+    """
+    made_by = RunDir(Path(config.out)).made_by()
+    if made_by not in (None, "demo"):
+        raise PixelwiseError(
+            f"'{config.out}' holds a run made by `pixelwise {made_by}`; the demo replaces only "
+            "an earlier demo: choose another --out"
+        )
+    pictures: list[Path] = []
+    run, evaluation = train(
+        config,
+        overwrite=made_by == "demo",
+        progress=progress,
+        command="demo",
+        then=lambda run: pictures.append(write_grid(run, config.data)),
+    )
+    return run, evaluation, pictures[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -38,13 +39,14 @@ def fit_classical(
     overwrite: bool = False,
     progress: bool = True,
     command: str = "train",
+    then: Callable[[RunDir], None] | None = None,
 ) -> RunDir:
     """Fit ``config.method`` on the training split into the run directory ``config.out``.
 
     The method and its parameters are checked before any data loads. It leaves
     ``config.yaml`` (every parameter of the method, defaults included) and ``model/``
     (``config.json``: the method, its parameters and what it learned; no weights). A
-    classical run has nothing to resume.
+    classical run has nothing to resume. ``then(run)`` runs last, with the folder still locked.
     """
     method = configured_method(config)
     if resume:
@@ -60,4 +62,6 @@ def fit_classical(
         seconds = time.perf_counter() - started
         logger.info("fitted %s on %d images in %.1f s", method.name, len(train), seconds)
         save_classical(run.model, method, train.info)
+        if then is not None:
+            then(run)
     return run

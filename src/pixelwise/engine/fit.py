@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,14 +165,17 @@ def fit(
     overwrite: bool = False,
     progress: bool = True,
     command: str = "train",
+    then: Callable[[RunDir], None] | None = None,
 ) -> RunDir:
-    """Train into the run directory ``config.out``.
+    """Train into the run directory ``config.out``, then call ``then(run)``.
 
     It leaves ``config.yaml``, ``metrics.csv``, ``checkpoints/`` and ``model/`` there.
     ``model/`` holds the weights of the epoch with the best validation mIoU; it and
     ``checkpoints/last.ckpt`` are written at the end of every epoch. ``resume``
-    continues from the last finished epoch. Under multi-process training (``strategy:
-    ddp``) the other processes exit when training ends, and only process 0 returns.
+    continues from the last finished epoch. The run folder is locked from the first
+    write to the end of ``then`` (e.g. the final evaluation), so no second run writes
+    there meanwhile. Under multi-process training (``strategy: ddp``) the other
+    processes exit when training ends, and only process 0 returns.
     """
     run = RunDir(Path(config.out))
     prepared = plan(config)
@@ -184,6 +187,8 @@ def fit(
     with run.claim(resume, overwrite, command):
         config.save(run.config)
         _train(trainer, config, prepared, resume_from, progress)
+        if then is not None:
+            then(run)
     return run
 
 
