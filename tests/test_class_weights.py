@@ -9,11 +9,11 @@ import pytest
 from sklearn.utils.class_weight import compute_class_weight
 
 from pixelwise.cli import build_parser, run_config
+from pixelwise.config import RunConfig
 from pixelwise.data import SegmentationDataset, class_weights
 from pixelwise.data.base import DatasetInfo, default_colours
 from pixelwise.data.stats import (
     count_class_pixels,
-    parse_class_weights,
     resolve_class_weights,
 )
 from pixelwise.data.synthetic import SyntheticShapes
@@ -149,15 +149,15 @@ def test_synthetic_shapes_weigh_the_background_least() -> None:
         assert weights.argmin() == 0, method  # the background has the most pixels
 
 
-def test_parse_class_weights() -> None:
-    assert parse_class_weights("inverse") == "inverse"
-    assert parse_class_weights("1,2.5,0") == [1.0, 2.5, 0.0]
-    for text in ("median", "1,,2", "1;2"):
-        with pytest.raises(PixelwiseError, match=f"class weights '{text}': expected one of"):
-            parse_class_weights(text)
-    for text in ("1,-2", "1,inf"):
-        with pytest.raises(PixelwiseError, match="finite and >= 0"):
-            parse_class_weights(text)
+def test_class_weight_specs_are_checked_with_the_configuration() -> None:
+    def config(weights: object):
+        return RunConfig.from_dict({"train": {"class_weights": weights}}).train.class_weights
+
+    assert config("inverse") == "inverse"
+    assert config([1, 2.5, 0]) == [1.0, 2.5, 0.0]
+    for bad in ("median", [1, -2], [1, float("inf")], "1,2"):
+        with pytest.raises(PixelwiseError, match=r"train.class_weights must be one of"):
+            config(bad)
 
 
 def test_resolve_class_weights() -> None:
@@ -166,7 +166,6 @@ def test_resolve_class_weights() -> None:
     inverse = resolve_class_weights("inverse", data, progress=False)
     assert inverse == pytest.approx([7 / 12, 7 / 3, 7 / 6])
     assert isinstance(inverse, list) and all(isinstance(w, float) for w in inverse)
-    assert resolve_class_weights("1,2,3", data) == [1.0, 2.0, 3.0]
     assert resolve_class_weights([1, 2, 3], data) == [1.0, 2.0, 3.0]
     with pytest.raises(
         PixelwiseError, match=r"2 class weights given, expected one per class \(3\)"

@@ -15,8 +15,8 @@ import yaml
 from pixelwise.config import load_config
 from pixelwise.data.registry import load_split
 from pixelwise.data.transforms import Normalization, TensorDataset
-from pixelwise.engine.module import SegmentationModule
 from pixelwise.metrics import ConfusionMatrix
+from pixelwise.models.saving import load_model
 
 # 6 validation images shard evenly over 2 processes, so DistributedSampler repeats none
 TINY = {
@@ -32,10 +32,10 @@ TINY = {
 }
 
 
-def single_process_miou(checkpoint: Path, config_path: Path) -> float:
-    """Dataset-level mIoU of ``checkpoint`` over the run's validation split, in this process."""
+def single_process_miou(model_dir: Path, config_path: Path) -> float:
+    """Dataset-level mIoU of the saved model over the run's validation split, in this process."""
     config = load_config(config_path)
-    module = SegmentationModule.load_from_checkpoint(checkpoint, map_location="cpu").eval()
+    module, _ = load_model(model_dir)
     val = load_split(config.data, config.data.val_split)
     confusion = ConfusionMatrix(val.info.num_classes, val.info.ignore_index)
     with torch.inference_mode():
@@ -55,7 +55,7 @@ def test_ddp_validation_scores_equal_single_process_scores(tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr[-3000:]
     (row,) = csv.DictReader((run / "metrics.csv").open())
     merged = float(row["val_miou"])
-    expected = single_process_miou(run / "checkpoints" / "last.ckpt", run / "config.yaml")
+    expected = single_process_miou(run / "model", run / "config.yaml")
     assert merged == pytest.approx(expected, abs=1e-6)
     evaluated = json.loads((run / "eval-val" / "metrics.json").read_text())["miou"]
     assert evaluated == pytest.approx(expected, abs=1e-6)

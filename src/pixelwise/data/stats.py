@@ -24,10 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
+from pixelwise.config import WEIGHT_METHODS
 from pixelwise.data.base import SegmentationDataset
 from pixelwise.errors import PixelwiseError
-
-WEIGHT_METHODS: tuple[str, ...] = ("median_frequency", "inverse", "inverse_sqrt")
 
 
 @dataclass(frozen=True)
@@ -125,31 +124,13 @@ def _check_method(method: str) -> None:
         )
 
 
-def parse_class_weights(text: str) -> str | list[float]:
-    """A method name as it is, or comma-separated numbers ``"1,2.5,0.3"`` as a list.
-
-    Raises:
-        PixelwiseError: if ``text`` is neither, or a number is negative or not finite.
-    """
-    if text in WEIGHT_METHODS:
-        return text
-    try:
-        values = [float(part) for part in text.split(",")]
-    except ValueError:
-        raise PixelwiseError(
-            f"class weights {text!r}: expected one of {', '.join(WEIGHT_METHODS)} or "
-            "comma-separated numbers such as 1,2.5,0.3"
-        ) from None
-    return _checked(values, None)
-
-
 def resolve_class_weights(
     spec: str | Sequence[float] | None, dataset: SegmentationDataset, progress: bool = True
 ) -> list[float] | None:
     """The class weights a run configuration asks for, one per class of ``dataset``.
 
     ``spec`` is None (no weights), a method name (computed from ``dataset``, which should
-    be the training split), comma-separated numbers, or a sequence of numbers.
+    be the training split), or a sequence of numbers.
 
     Raises:
         PixelwiseError: for a bad spec, or a number of weights other than the classes'.
@@ -157,9 +138,7 @@ def resolve_class_weights(
     if spec is None:
         return None
     if isinstance(spec, str):
-        spec = parse_class_weights(spec)
-        if isinstance(spec, str):
-            return class_weights(dataset, spec, progress).tolist()
+        return class_weights(dataset, spec, progress).tolist()
     return _checked(spec, dataset.info.num_classes)
 
 
