@@ -23,6 +23,7 @@ from pixelwise.data.base import DatasetInfo
 from pixelwise.data.transforms import Normalization
 from pixelwise.errors import PixelwiseError
 from pixelwise.files import write_folder_atomic
+from pixelwise.models.pretrained import load_model_weights
 from pixelwise.models.registry import build_model
 
 if TYPE_CHECKING:
@@ -188,12 +189,12 @@ def load_saved(path: str | Path) -> tuple[nn.Module | ClassicalMethod, Card]:
 
 
 def load_model(path: str | Path) -> tuple[nn.Module, ModelCard]:
-    """Rebuild the model saved at ``path`` (model folder or run directory), in eval mode on CPU."""
+    """Rebuild the model saved at ``path`` (model folder or run directory), in eval mode on CPU.
+
+    Weights saved under former key names load too (see :mod:`pixelwise.models.pretrained`).
+    """
     folder = resolve_model_dir(path)
     card = read_card(folder)
     model = build_model(**card.architecture)
-    try:
-        safetensors.torch.load_model(model, str(folder / WEIGHTS_FILE), device="cpu")
-    except (RuntimeError, OSError) as err:
-        raise PixelwiseError(f"cannot load weights '{folder / WEIGHTS_FILE}': {err}") from None
+    load_model_weights(model, folder / WEIGHTS_FILE)
     return model.eval(), card
