@@ -53,8 +53,6 @@ def aspp_rates(output_stride: int, rates: Sequence[int] | None) -> tuple[int, ..
     """``rates`` if given, else 6/12/18 scaled to ``output_stride`` (12/24/36 at 8)."""
     if rates is None:
         return tuple(rate * 16 // output_stride for rate in BASE_RATES)
-    if any(isinstance(rate, bool) or not isinstance(rate, int) or rate < 1 for rate in rates):
-        raise PixelwiseError(f"rates must be positive integers, got {list(rates)!r}")
     return tuple(rates)
 
 

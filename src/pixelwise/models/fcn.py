@@ -64,10 +64,8 @@ def _map_index(encoder: Encoder, name: str, reduction: int) -> int:
 
 def _head(*, in_channels: int, num_classes: int, width: int, kernel_size: int) -> nn.Sequential:
     """fc6, fc7 and score_fr as convolutions: ``(N, in, H, W) -> (N, num_classes, H, W)``."""
-    if kernel_size < 1 or kernel_size % 2 == 0:
-        raise ValueError(f"fc_kernel must be odd and positive, got {kernel_size}")
-    if width < 1:
-        raise ValueError(f"fc_width must be positive, got {width}")
+    if kernel_size % 2 == 0:
+        raise ValueError(f"fc_kernel must be odd, got {kernel_size}")
     return nn.Sequential(
         OrderedDict(
             fc6=nn.Conv2d(in_channels, width, kernel_size, padding=kernel_size // 2),

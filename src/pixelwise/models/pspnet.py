@@ -43,8 +43,6 @@ class PyramidPooling(nn.Module):
 
     def __init__(self, in_channels: int, *, bins: tuple[int, ...] = BINS) -> None:
         super().__init__()
-        if not bins or min(bins) < 1:
-            raise ValueError(f"bins must be positive grid sizes, got {list(bins)}")
         branch = in_channels // len(bins)
         self.branches = nn.ModuleList(_branch(in_channels, branch, size=size) for size in bins)
         self.out_channels = in_channels + len(bins) * branch

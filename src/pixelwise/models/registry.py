@@ -15,9 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from pixelwise.errors import PixelwiseError
+from pixelwise.models.options import check_bounds, check_parameter_count
 
 Builder = Callable[..., nn.Module]
 _MODELS: dict[str, tuple[Builder, str]] = {}
@@ -126,6 +128,24 @@ def _check_option_names(name: str, builder: Builder, arguments: dict[str, Any]) 
         )
 
 
+def _construct(name: str, builder: Builder, arguments: dict[str, Any]) -> nn.Module:
+    """``builder(**arguments)``, refused before any memory is taken if it would be too large.
+
+    The model is first built on the ``meta`` device (shapes only) to count its
+    parameters; when the caller is on the ``meta`` device already, that is the model.
+    """
+    where = f"model {name!r}: "
+    try:
+        with torch.device("meta"):
+            skeleton = builder(**arguments)
+        check_parameter_count(skeleton, where)
+        if torch.get_default_device().type == "meta":
+            return skeleton
+        return builder(**arguments)
+    except ValueError as err:
+        raise PixelwiseError(f"{where}{err}") from None
+
+
 def build_model(
     name: str,
     num_classes: int,
@@ -140,7 +160,8 @@ def build_model(
 
     Logits come back at the input's own size for any H and W. ``model.config`` is
     the dict that rebuilds the same model: ``build_model(**model.config)``. Unknown
-    options are user errors.
+    options, and size options outside :data:`pixelwise.models.options.BOUNDS`, are
+    user errors, as is a model of more than ``MAX_PARAMETERS`` parameters.
     ``weights`` is a full-model state dict to load: a pixelwise ``model.safetensors``
     or a torchvision-format ``.pth`` (see :mod:`pixelwise.models.pretrained`).
     """
@@ -150,10 +171,8 @@ def build_model(
         options["encoder"] = encoder
     arguments = {"num_classes": num_classes, "in_channels": in_channels, **options}
     _check_option_names(name, builder, arguments)
-    try:
-        model = builder(**arguments)
-    except ValueError as err:
-        raise PixelwiseError(f"model {name!r}: {err}") from None
+    check_bounds(arguments, f"model {name!r}: ")
+    model = _construct(name, builder, arguments)
     if weights is not None:
         from pixelwise.models.pretrained import load_model_weights
 

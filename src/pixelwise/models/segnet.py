@@ -192,10 +192,8 @@ def segnet_basic(
     separable: bool = False,
 ) -> SegNet:
     """SegNet-Basic; see the module docstring."""
-    if width < 1 or depth < 1:
-        raise ValueError(f"width and depth must be positive, got {width} and {depth}")
-    if kernel_size < 1 or kernel_size % 2 == 0:
-        raise ValueError(f"kernel_size must be odd and positive, got {kernel_size}")
+    if kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be odd, got {kernel_size}")
     encoder = BasicEncoder(
         in_channels=in_channels, width=width, kernel_size=kernel_size, depth=depth
     )

@@ -117,8 +117,6 @@ class UNet(nn.Module):
         separable: bool = False,
     ) -> None:
         super().__init__()
-        if depth < 1 or base_width < 1:
-            raise ValueError(f"depth and base_width must be positive, got {depth} and {base_width}")
         widths = [base_width * 2**level for level in range(depth + 1)]
         self.multiple = 2**depth
         convs = {"norm": norm, "separable": separable}
