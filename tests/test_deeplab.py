@@ -44,7 +44,7 @@ def dilations(aspp: ASPP) -> list[int]:
 def test_resnet50_deeplabv3_has_torchvisions_parameter_count(resnet50_v3: nn.Module) -> None:
     assert n_params(resnet50_v3) == 39_638_869
     assert resnet50_v3.config["output_stride"] == 8 and resnet50_v3.config["rates"] is None
-    assert resnet50_v3.backbone.reductions[-1] == 8
+    assert resnet50_v3.encoder.reductions[-1] == 8
     assert dilations(resnet50_v3.classifier[0]) == [12, 24, 36]
 
 
@@ -59,9 +59,9 @@ def test_deeplabv3plus_adds_the_low_level_decoder(resnet50_v3: nn.Module) -> Non
     v3_tail = conv_bn(256, 256, 3) + 256 * 21 + 21
     decoder = conv_bn(256, 48, 1) + conv_bn(256 + 48, 256, 3) + conv_bn(256, 256, 3)
     assert n_params(plus) == n_params(resnet50_v3) - v3_tail + decoder + 256 * 21 + 21
-    assert plus.config["output_stride"] == 16 and plus.backbone.reductions[-1] == 16
+    assert plus.config["output_stride"] == 16 and plus.encoder.reductions[-1] == 16
     assert dilations(plus.classifier.aspp) == [6, 12, 18]
-    assert plus.classifier.low_level_index == 1 and plus.backbone.reductions[1] == 4
+    assert plus.classifier.low_level_index == 1 and plus.encoder.reductions[1] == 4
 
 
 def check_trains(model: nn.Module, num_classes: int) -> None:
@@ -73,7 +73,7 @@ def check_trains(model: nn.Module, num_classes: int) -> None:
     out.square().mean().backward()
     grads = [p.grad for p in model.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
-    assert model.backbone.conv1.weight.grad.abs().sum() > 0
+    assert model.encoder.conv1.weight.grad.abs().sum() > 0
     model.zero_grad(set_to_none=True)
 
 
@@ -112,7 +112,7 @@ def test_small_variants_train_and_keep_odd_size(name: str, options: dict) -> Non
 def test_deeplabv3plus_over_mobilenet_keeps_odd_size() -> None:
     torch.manual_seed(0)
     model = build_model("deeplabv3plus", 3, encoder="mobilenet_v3_large")
-    assert model.backbone.channels[model.classifier.low_level_index] == 24
+    assert model.encoder.channels[model.classifier.low_level_index] == 24
     check_eval(model, 3)
 
 
@@ -130,7 +130,7 @@ def test_rates_follow_output_stride_unless_given(
     assert dilations(aspp) == expected
     assert len(aspp.convs) == len(expected) + 2
     with torch.no_grad():
-        deepest = model.eval().backbone(torch.randn(1, 3, *SIZE))[-1]
+        deepest = model.eval().encoder(torch.randn(1, 3, *SIZE))[-1]
     assert deepest.shape[-2:] == ((13, 17) if output_stride == 8 else (7, 9))
 
 
@@ -141,7 +141,7 @@ def test_separable_aspp_and_decoder_are_smaller() -> None:
     assert atrous[0].groups == 512 and atrous[0].dilation == (6, 6)
     assert separable.classifier.decoder[0][0].groups == 256 + 48
     assert n_params(separable.classifier) < n_params(plain.classifier) / 3
-    assert n_params(separable.backbone) == n_params(plain.backbone)
+    assert n_params(separable.encoder) == n_params(plain.encoder)
 
 
 @pytest.mark.parametrize(

@@ -194,15 +194,15 @@ def test_mismatched_file_lists_the_keys(tmp_path: Path) -> None:
         build_encoder("resnet18", weights=tmp_path / "bad.pth")
     message = str(err.value)
     assert "bad.pth" in message and "'resnet18'" in message
-    assert "1 missing keys: layer4.1.bn2.weight" in message
-    assert "1 unexpected keys: layer5.weight" in message
-    assert "conv1.weight (file (64, 3, 3, 3), model (64, 3, 7, 7))" in message
+    assert "1 missing key: layer4.1.bn2.weight" in message
+    assert "1 unexpected key: layer5.weight" in message
+    assert "1 shape mismatch: conv1.weight (file (64, 3, 3, 3), model (64, 3, 7, 7))" in message
 
 
 def test_many_mismatches_are_counted_not_all_listed(tmp_path: Path) -> None:
     state = build_encoder("mobilenet_v2").state_dict()
     torch.save({k: v for k, v in state.items() if k.startswith("features.0.")}, tmp_path / "w.pth")
-    with pytest.raises(PixelwiseError, match=r"missing keys: .*\.\.\. and \d+ more") as err:
+    with pytest.raises(PixelwiseError, match=r"missing keys: .*, … and \d+ more") as err:
         build_encoder("mobilenet_v2", weights=tmp_path / "w.pth")
     assert len(str(err.value)) < 1000
 
@@ -295,11 +295,13 @@ def test_user_errors(kwargs: dict, match: str) -> None:
 def test_unreadable_weights_file(tmp_path: Path) -> None:
     (tmp_path / "junk.pth").write_text("not a checkpoint")
     (tmp_path / "junk.safetensors").write_text("not a checkpoint")
+    torch.save([torch.zeros(1)], tmp_path / "list.pth")
     torch.save({"model": {"conv1.weight": torch.zeros(1)}}, tmp_path / "nested.pth")
     for file, match in [
         ("junk.pth", "cannot read weights"),
         ("junk.safetensors", "cannot read weights"),
-        ("nested.pth", "does not hold a state dict"),
+        ("list.pth", "holds no state dict"),
+        ("nested.pth", r"1 shape mismatch: conv1\.weight \(file \(1,\), model \(64, 3, 7, 7\)\)"),
     ]:
         with pytest.raises(PixelwiseError, match=match):
             build_encoder("resnet18", weights=tmp_path / file)
@@ -340,5 +342,5 @@ def test_timm_weights_file(tmp_path: Path) -> None:
     missing = next(iter(state))
     del state[missing]
     torch.save(state, tmp_path / "bad.pth")
-    with pytest.raises(PixelwiseError, match=f"1 missing keys: {re.escape(missing)}"):
+    with pytest.raises(PixelwiseError, match=f"1 missing key: {re.escape(missing)}"):
         build_encoder("timm:test_resnet", weights=tmp_path / "bad.pth")

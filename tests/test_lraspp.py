@@ -48,7 +48,7 @@ def test_trains_keeps_odd_size_and_is_deterministic(model: nn.Module) -> None:
     assert out.shape == (1, 21, *SIZE)
     out.square().mean().backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
-    assert model.backbone.features[0][0].weight.grad.abs().sum() > 0
+    assert model.encoder.features[0][0].weight.grad.abs().sum() > 0
     model.zero_grad(set_to_none=True)
     x = torch.randn(1, 3, *SIZE)
     model.eval()

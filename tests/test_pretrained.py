@@ -132,10 +132,14 @@ def edited(state: dict[str, torch.Tensor], edit: str) -> dict[str, torch.Tensor]
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        ("missing", r"missing keys: classifier\.low_classifier\.bias$"),
-        ("unexpected", r"unexpected keys: classifier\.extra\.weight$"),
-        ("shape", r"classifier\.high_classifier\.weight \(5, 128, 1, 1\) vs \(3, 128, 1, 1\)"),
-        ("many", r"missing keys: backbone\.features\.1\.[^;]*, … and \d+ more$"),
+        ("missing", r"1 missing key: classifier\.low_classifier\.bias$"),
+        ("unexpected", r"1 unexpected key: classifier\.extra\.weight$"),
+        (
+            "shape",
+            r"1 shape mismatch: classifier\.high_classifier\.weight "
+            r"\(file \(5, 128, 1, 1\), model \(3, 128, 1, 1\)\)$",
+        ),
+        ("many", r"\d+ missing keys: encoder\.features\.1\.[^;]*, … and \d+ more$"),
     ],
 )
 def test_mismatched_checkpoint_lists_the_keys(

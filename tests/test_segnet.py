@@ -47,7 +47,7 @@ def test_max_unpooling_puts_values_back_at_the_maxima() -> None:
     ).view(1, 1, 4, 4)
     pooled, [indices] = encode(nn.Sequential(nn.MaxPool2d(2)), x)
     assert pooled.flatten().tolist() == [5.0, 8.0, 9.0, 7.0]
-    level = DecoderLevel(1, nn.Identity(), "unpool")
+    level = DecoderLevel(1, convs=nn.Identity(), upsample="unpool")
     expected = torch.tensor(
         [[0.0, 5.0, 0.0, 0.0], [0.0, 0.0, 8.0, 0.0], [0.0, 0.0, 0.0, 7.0], [9.0, 0.0, 0.0, 0.0]]
     ).view(1, 1, 4, 4)

@@ -53,11 +53,13 @@ def saved_model(folder: Path, model: nn.Module, architecture: dict | None = None
     return save_model(folder, model, card)
 
 
-def test_encoder_of_finds_encoder_or_backbone() -> None:
+def test_encoder_of_finds_the_encoder_of_every_architecture_that_has_one() -> None:
     unet = tiny_unet()
     assert encoder_of(unet) is unet.encoder
     deeplab = build_model("deeplabv3", 3, encoder="resnet18")
-    assert encoder_of(deeplab) is deeplab.backbone
+    assert encoder_of(deeplab) is deeplab.encoder
+    lraspp = build_model("lraspp", 3, encoder="mobilenet_v2", inter_channels=8)
+    assert encoder_of(lraspp) is lraspp.encoder
     assert encoder_of(build_model("unet", 3, base_width=4, depth=2)) is None
 
 

@@ -1,8 +1,6 @@
 """Transfer learning: pretrained encoder weights, freezing the encoder, and init from a model.
 
-Models keep their encoder as ``model.encoder`` (FCN, SegNet, U-Net over an encoder,
-PSPNet) or ``model.backbone`` (DeepLabV3, DeepLabV3+, LR-ASPP); :func:`encoder_of`
-is the one accessor for both.
+Models that have an encoder keep it as ``model.encoder``; :func:`encoder_of` finds it.
 """
 
 from __future__ import annotations
@@ -12,7 +10,6 @@ import os
 from pathlib import Path
 
 import lightning.pytorch as pl
-import safetensors.torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
@@ -20,18 +17,17 @@ from pixelwise.config import RunConfig
 from pixelwise.errors import PixelwiseError
 from pixelwise.models.encoders import Encoder
 from pixelwise.models.encoders.weights import load_encoder_weights
+from pixelwise.models.pretrained import in_model_names
 from pixelwise.models.saving import WEIGHTS_FILE, read_card, resolve_model_dir
+from pixelwise.models.weights_file import read_weights
 
 logger = logging.getLogger("pixelwise")
 
 
 def encoder_of(model: nn.Module) -> Encoder | None:
-    """The model's :class:`Encoder` (``.encoder`` or ``.backbone``), or None if it has none."""
-    for attribute in ("encoder", "backbone"):
-        module = getattr(model, attribute, None)
-        if isinstance(module, Encoder):
-            return module
-    return None
+    """The model's :class:`Encoder` (``model.encoder``), or None if it has none."""
+    encoder = getattr(model, "encoder", None)
+    return encoder if isinstance(encoder, Encoder) else None
 
 
 def require_encoder(model: nn.Module, what: str) -> Encoder:
@@ -92,8 +88,9 @@ def init_from(model: nn.Module, model_dir: str | Path) -> list[str]:
     """Copy every weight whose name and shape match from a saved pixelwise model into ``model``.
 
     ``model_dir`` is a saved-model folder or a run directory. The architectures must
-    have the same name. Returns the names of ``model``'s weights left as initialised
-    (typically the classifier head, whose shape follows the number of classes).
+    have the same name; weights saved under former key names are renamed (see
+    :mod:`pixelwise.models.pretrained`). Returns the names of ``model``'s weights left as
+    initialised (typically the classifier head, whose shape follows the number of classes).
     """
     folder = resolve_model_dir(model_dir)
     saved_name = read_card(folder).architecture.get("name")
@@ -102,7 +99,7 @@ def init_from(model: nn.Module, model_dir: str | Path) -> list[str]:
             f"cannot init from '{folder}': it holds a {saved_name!r} model, "
             f"not {model.config['name']!r}"
         )
-    saved = safetensors.torch.load_file(folder / WEIGHTS_FILE, device="cpu")
+    saved = in_model_names(model, read_weights(folder / WEIGHTS_FILE))
     own = model.state_dict()
     matched = {k: v for k, v in saved.items() if k in own and own[k].shape == v.shape}
     if not matched:

@@ -39,6 +39,7 @@ class ConvNormAct(nn.Sequential):
         self,
         in_channels: int,
         out_channels: int,
+        *,
         kernel_size: int = 3,
         stride: int = 1,
         dilation: int = 1,

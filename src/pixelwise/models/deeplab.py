@@ -41,7 +41,7 @@ LOW_LEVEL_CHANNELS = 48
 BASE_RATES = (6, 12, 18)  # at output stride 16
 
 
-def build_dilated_encoder(name: str, output_stride: int, in_channels: int) -> Encoder:
+def build_dilated_encoder(name: str, *, output_stride: int, in_channels: int) -> Encoder:
     """Encoder ``name`` whose deepest map has ``output_stride`` 8 or 16 (dilated)."""
     if output_stride not in OUTPUT_STRIDES:
         choices = ", ".join(map(str, OUTPUT_STRIDES))
@@ -53,8 +53,6 @@ def aspp_rates(output_stride: int, rates: Sequence[int] | None) -> tuple[int, ..
     """``rates`` if given, else 6/12/18 scaled to ``output_stride`` (12/24/36 at 8)."""
     if rates is None:
         return tuple(rate * 16 // output_stride for rate in BASE_RATES)
-    if any(isinstance(rate, bool) or not isinstance(rate, int) or rate < 1 for rate in rates):
-        raise PixelwiseError(f"rates must be positive integers, got {list(rates)!r}")
     return tuple(rates)
 
 
@@ -65,7 +63,9 @@ class ASPPPooling(nn.Sequential):
     """
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
-        super().__init__(nn.AdaptiveAvgPool2d(1), *ConvNormAct(in_channels, out_channels, 1))
+        super().__init__(
+            nn.AdaptiveAvgPool2d(1), *ConvNormAct(in_channels, out_channels, kernel_size=1)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return resize(super().forward(x), x.shape[-2:])
@@ -79,11 +79,11 @@ class ASPP(nn.Module):
     with a 1×1 conv-BN-ReLU and dropout 0.5.
     """
 
-    def __init__(self, in_channels: int, rates: Sequence[int], separable: bool = False) -> None:
+    def __init__(self, in_channels: int, *, rates: Sequence[int], separable: bool = False) -> None:
         super().__init__()
         self.convs = nn.ModuleList(
             [
-                ConvNormAct(in_channels, ASPP_CHANNELS, 1),
+                ConvNormAct(in_channels, ASPP_CHANNELS, kernel_size=1),
                 *(
                     ConvNormAct(in_channels, ASPP_CHANNELS, dilation=rate, separable=separable)
                     for rate in rates
@@ -92,7 +92,9 @@ class ASPP(nn.Module):
             ]
         )
         branches = len(self.convs) * ASPP_CHANNELS
-        self.project = nn.Sequential(*ConvNormAct(branches, ASPP_CHANNELS, 1), nn.Dropout(0.5))
+        self.project = nn.Sequential(
+            *ConvNormAct(branches, ASPP_CHANNELS, kernel_size=1), nn.Dropout(0.5)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.project(torch.cat([branch(x) for branch in self.convs], dim=1))
@@ -105,10 +107,10 @@ class DeepLabHead(nn.Sequential):
     """
 
     def __init__(
-        self, in_channels: int, num_classes: int, rates: Sequence[int], separable: bool
+        self, *, in_channels: int, num_classes: int, rates: Sequence[int], separable: bool
     ) -> None:
         super().__init__(
-            ASPP(in_channels, rates, separable),
+            ASPP(in_channels, rates=rates, separable=separable),
             *ConvNormAct(ASPP_CHANNELS, ASPP_CHANNELS, separable=separable),
             nn.Conv2d(ASPP_CHANNELS, num_classes, 1),
         )
@@ -127,6 +129,7 @@ class DeepLabV3PlusHead(nn.Module):
 
     def __init__(
         self,
+        *,
         in_channels: int,
         low_level_channels: int,
         low_level_index: int,
@@ -136,8 +139,8 @@ class DeepLabV3PlusHead(nn.Module):
     ) -> None:
         super().__init__()
         self.low_level_index = low_level_index
-        self.aspp = ASPP(in_channels, rates, separable)
-        self.reduce = ConvNormAct(low_level_channels, LOW_LEVEL_CHANNELS, 1)
+        self.aspp = ASPP(in_channels, rates=rates, separable=separable)
+        self.reduce = ConvNormAct(low_level_channels, LOW_LEVEL_CHANNELS, kernel_size=1)
         self.decoder = nn.Sequential(
             ConvNormAct(ASPP_CHANNELS + LOW_LEVEL_CHANNELS, ASPP_CHANNELS, separable=separable),
             ConvNormAct(ASPP_CHANNELS, ASPP_CHANNELS, separable=separable),
@@ -151,20 +154,20 @@ class DeepLabV3PlusHead(nn.Module):
 
 
 class EncoderHeadModel(nn.Module):
-    """An encoder (``backbone``) and a head (``classifier``) whose logits are resized.
+    """An ``encoder`` and a head (``classifier``) whose logits are resized.
 
     ``(N, in_channels, H, W) -> (N, num_classes, H, W)``: the head maps the encoder's
     feature list to logits at a reduced size, resized bilinearly to ``H×W``.
     """
 
-    def __init__(self, backbone: Encoder, classifier: nn.Module) -> None:
+    def __init__(self, *, encoder: Encoder, classifier: nn.Module) -> None:
         super().__init__()
-        self.backbone = backbone
+        self.encoder = encoder
         self.classifier = classifier
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The encoder maps the head takes."""
-        return self.backbone(x)
+        return self.encoder(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return resize(self.classifier(self.features(x)), x.shape[-2:])
@@ -172,13 +175,13 @@ class EncoderHeadModel(nn.Module):
     def torchvision_prefixes(self) -> dict[str, str]:
         """``state_dict`` key prefixes of torchvision's segmentation models -> ours.
 
-        torchvision's MobileNet-based models use the classifier's ``features`` itself as
-        the backbone (``backbone.<i>.…``) where ours keeps the encoder whole
-        (``backbone.features.<i>.…``); ResNet backbones are keyed alike in both.
+        torchvision calls the encoder ``backbone``. Its MobileNet-based models use the
+        classifier's ``features`` itself as the backbone (``backbone.<i>.…``) where ours
+        keeps the encoder whole (``encoder.features.<i>.…``).
         """
-        if isinstance(self.backbone, MobileNetEncoder):
-            return {"backbone.": "backbone.features."}
-        return {}
+        if isinstance(self.encoder, MobileNetEncoder):
+            return {"backbone.": "encoder.features."}
+        return {"backbone.": "encoder."}
 
 
 @register("deeplabv3", "DeepLabV3 (Chen 2017): dilated ResNet-50 at output stride 8, ASPP 12/24/36")
@@ -190,6 +193,7 @@ class DeepLabV3(EncoderHeadModel):
 
     def __init__(
         self,
+        *,
         num_classes: int,
         in_channels: int = 3,
         encoder: str = "resnet50",
@@ -197,11 +201,16 @@ class DeepLabV3(EncoderHeadModel):
         rates: list[int] | None = None,
         separable: bool = False,
     ) -> None:
-        backbone = build_dilated_encoder(encoder, output_stride, in_channels)
-        head = DeepLabHead(
-            backbone.channels[-1], num_classes, aspp_rates(output_stride, rates), separable
+        dilated = build_dilated_encoder(
+            encoder, output_stride=output_stride, in_channels=in_channels
         )
-        super().__init__(backbone, head)
+        head = DeepLabHead(
+            in_channels=dilated.channels[-1],
+            num_classes=num_classes,
+            rates=aspp_rates(output_stride, rates),
+            separable=separable,
+        )
+        super().__init__(encoder=dilated, classifier=head)
 
 
 @register(
@@ -216,6 +225,7 @@ class DeepLabV3Plus(EncoderHeadModel):
 
     def __init__(
         self,
+        *,
         num_classes: int,
         in_channels: int = 3,
         encoder: str = "resnet50",
@@ -223,14 +233,16 @@ class DeepLabV3Plus(EncoderHeadModel):
         rates: list[int] | None = None,
         separable: bool = False,
     ) -> None:
-        backbone = build_dilated_encoder(encoder, output_stride, in_channels)
-        low_level = backbone.reductions.index(4)
-        head = DeepLabV3PlusHead(
-            backbone.channels[-1],
-            backbone.channels[low_level],
-            low_level,
-            num_classes,
-            aspp_rates(output_stride, rates),
-            separable,
+        dilated = build_dilated_encoder(
+            encoder, output_stride=output_stride, in_channels=in_channels
         )
-        super().__init__(backbone, head)
+        low_level = dilated.reductions.index(4)
+        head = DeepLabV3PlusHead(
+            in_channels=dilated.channels[-1],
+            low_level_channels=dilated.channels[low_level],
+            low_level_index=low_level,
+            num_classes=num_classes,
+            rates=aspp_rates(output_stride, rates),
+            separable=separable,
+        )
+        super().__init__(encoder=dilated, classifier=head)

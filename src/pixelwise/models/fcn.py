@@ -45,11 +45,11 @@ DROPOUT = 0.5
 SKIP_REDUCTIONS = (32, 16, 8)
 
 
-def _upsampler(mode: str, num_classes: int, scale: int) -> nn.Module:
+def _upsampler(mode: str, *, num_classes: int, scale: int) -> nn.Module:
     """``(N, K, H, W) -> (N, K, s·H, s·W)``; ``transposed`` is the paper's bilinear one."""
     if mode == "transposed":
         return bilinear_transposed(num_classes, scale)
-    return make_upsample(mode, num_classes, num_classes, scale)
+    return make_upsample(mode, num_classes, num_classes, scale=scale)
 
 
 def _map_index(encoder: Encoder, name: str, reduction: int) -> int:
@@ -62,12 +62,10 @@ def _map_index(encoder: Encoder, name: str, reduction: int) -> int:
     return encoder.reductions.index(reduction)
 
 
-def _head(in_channels: int, num_classes: int, width: int, kernel_size: int) -> nn.Sequential:
+def _head(*, in_channels: int, num_classes: int, width: int, kernel_size: int) -> nn.Sequential:
     """fc6, fc7 and score_fr as convolutions: ``(N, in, H, W) -> (N, num_classes, H, W)``."""
-    if kernel_size < 1 or kernel_size % 2 == 0:
-        raise ValueError(f"fc_kernel must be odd and positive, got {kernel_size}")
-    if width < 1:
-        raise ValueError(f"fc_width must be positive, got {width}")
+    if kernel_size % 2 == 0:
+        raise ValueError(f"fc_kernel must be odd, got {kernel_size}")
     return nn.Sequential(
         OrderedDict(
             fc6=nn.Conv2d(in_channels, width, kernel_size, padding=kernel_size // 2),
@@ -88,12 +86,12 @@ class SkipScores(nn.Module):
     score layer on ``features`` starts at zero.
     """
 
-    def __init__(self, channels: int, num_classes: int, upsample: str, fusion: str) -> None:
+    def __init__(self, *, channels: int, num_classes: int, upsample: str, fusion: str) -> None:
         super().__init__()
         self.score = nn.Conv2d(channels, num_classes, 1)
         nn.init.zeros_(self.score.weight)
         nn.init.zeros_(self.score.bias)
-        self.up = _upsampler(upsample, num_classes, 2)
+        self.up = _upsampler(upsample, num_classes=num_classes, scale=2)
         self.fuse = Fusion(fusion)
         fused = self.fuse.out_channels(num_classes, num_classes)
         self.merge = nn.Identity() if fused == num_classes else nn.Conv2d(fused, num_classes, 1)
@@ -112,6 +110,7 @@ class FCN(nn.Module):
 
     def __init__(
         self,
+        *,
         num_classes: int,
         in_channels: int = 3,
         encoder: str = "vgg16",
@@ -125,11 +124,14 @@ class FCN(nn.Module):
         used = [r for r in SKIP_REDUCTIONS if r >= self.skip_reduction]
         self.levels = [_map_index(self.encoder, encoder, r) for r in used]
         channels = [self.encoder.channels[i] for i in self.levels]
-        self.head = _head(channels[0], num_classes, fc_width, fc_kernel)
-        self.skips = nn.ModuleList(
-            SkipScores(c, num_classes, upsample, fusion) for c in channels[1:]
+        self.head = _head(
+            in_channels=channels[0], num_classes=num_classes, width=fc_width, kernel_size=fc_kernel
         )
-        self.upscore = _upsampler(upsample, num_classes, self.skip_reduction)
+        self.skips = nn.ModuleList(
+            SkipScores(channels=c, num_classes=num_classes, upsample=upsample, fusion=fusion)
+            for c in channels[1:]
+        )
+        self.upscore = _upsampler(upsample, num_classes=num_classes, scale=self.skip_reduction)
         self.multiple = max(self.encoder.reductions)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -26,10 +26,10 @@ class LRASPPHead(nn.Module):
     """``[low (N, low, H/8, W/8), high (N, high, h, w)] -> (N, classes, H/8, W/8)`` logits."""
 
     def __init__(
-        self, low_channels: int, high_channels: int, num_classes: int, inter_channels: int
+        self, *, low_channels: int, high_channels: int, num_classes: int, inter_channels: int
     ) -> None:
         super().__init__()
-        self.cbr = ConvNormAct(high_channels, inter_channels, 1)
+        self.cbr = ConvNormAct(high_channels, inter_channels, kernel_size=1)
         self.scale = nn.Sequential(
             nn.AdaptiveAvgPool2d(1),
             nn.Conv2d(high_channels, inter_channels, 1, bias=False),
@@ -54,6 +54,7 @@ class LRASPP(EncoderHeadModel):
 
     def __init__(
         self,
+        *,
         num_classes: int,
         in_channels: int = 3,
         encoder: str = "mobilenet_v3_large",
@@ -61,17 +62,19 @@ class LRASPP(EncoderHeadModel):
         output_stride: int = 16,
     ) -> None:
         check_choice("LR-ASPP encoder", encoder, LRASPP_ENCODERS)
-        backbone = build_dilated_encoder(encoder, output_stride, in_channels)
-        low, high = backbone.stage_starts[2], len(backbone.features) - 1
-        head = LRASPPHead(
-            backbone.features[low].out_channels,
-            backbone.features[high].out_channels,
-            num_classes,
-            inter_channels,
+        mobilenet = build_dilated_encoder(
+            encoder, output_stride=output_stride, in_channels=in_channels
         )
-        super().__init__(backbone, head)
+        low, high = mobilenet.stage_starts[2], len(mobilenet.features) - 1
+        head = LRASPPHead(
+            low_channels=mobilenet.features[low].out_channels,
+            high_channels=mobilenet.features[high].out_channels,
+            num_classes=num_classes,
+            inter_channels=inter_channels,
+        )
+        super().__init__(encoder=mobilenet, classifier=head)
         self.blocks = (low, high)
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """``[low, high]``: outputs of the first stride-8 block and of the last block."""
-        return self.backbone.forward_blocks(x, self.blocks)
+        return self.encoder.forward_blocks(x, self.blocks)

@@ -71,6 +71,7 @@ class PatchClassifier(nn.Module):
 
     def __init__(
         self,
+        *,
         num_classes: int,
         in_channels: int = 3,
         width: int = 32,

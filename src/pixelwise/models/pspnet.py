@@ -22,11 +22,12 @@ BINS = (1, 2, 3, 6)
 DROPOUT = 0.1
 
 
-def _branch(in_channels: int, out_channels: int, size: int) -> nn.Sequential:
+def _branch(in_channels: int, out_channels: int, *, size: int) -> nn.Sequential:
     """``(N, in, H, W) -> (N, out, size, size)``: average-pool, then 1×1 conv-norm-ReLU."""
     norm = "none" if size == 1 else "batch"
     return nn.Sequential(
-        nn.AdaptiveAvgPool2d(size), ConvNormAct(in_channels, out_channels, 1, norm=norm)
+        nn.AdaptiveAvgPool2d(size),
+        ConvNormAct(in_channels, out_channels, kernel_size=1, norm=norm),
     )
 
 
@@ -40,12 +41,10 @@ class PyramidPooling(nn.Module):
     a batch of one image.
     """
 
-    def __init__(self, in_channels: int, bins: tuple[int, ...] = BINS) -> None:
+    def __init__(self, in_channels: int, *, bins: tuple[int, ...] = BINS) -> None:
         super().__init__()
-        if not bins or min(bins) < 1:
-            raise ValueError(f"bins must be positive grid sizes, got {list(bins)}")
         branch = in_channels // len(bins)
-        self.branches = nn.ModuleList(_branch(in_channels, branch, size) for size in bins)
+        self.branches = nn.ModuleList(_branch(in_channels, branch, size=size) for size in bins)
         self.out_channels = in_channels + len(bins) * branch
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -59,6 +58,7 @@ class PSPNet(nn.Module):
 
     def __init__(
         self,
+        *,
         num_classes: int,
         in_channels: int = 3,
         encoder: str = "resnet50",
@@ -69,7 +69,7 @@ class PSPNet(nn.Module):
     ) -> None:
         super().__init__()
         self.encoder = build_encoder(encoder, output_stride=output_stride, in_channels=in_channels)
-        self.pyramid = PyramidPooling(self.encoder.channels[-1], tuple(bins))
+        self.pyramid = PyramidPooling(self.encoder.channels[-1], bins=tuple(bins))
         self.head = nn.Sequential(
             ConvNormAct(self.pyramid.out_channels, channels, separable=separable),
             nn.Dropout(DROPOUT),

@@ -1,28 +1,29 @@
 """The saved-model folder: ``config.json`` + ``model.safetensors``.
 
-``config.json`` holds the architecture, the classes and the normalisation. A fitted
-classical method (:mod:`pixelwise.classical`) saves as a folder with ``config.json``
-alone: its ``classical`` key holds the method, its parameters and what it learned.
+``config.json`` (the card, :mod:`pixelwise.models.card`) holds the architecture, the
+classes and the normalisation. A fitted classical method (:mod:`pixelwise.classical`)
+saves as a folder with ``config.json`` alone: its ``classical`` key holds the method,
+its parameters and what it learned.
 
-Loading never unpickles: the architecture is rebuilt from ``config.json`` and the
-weights come from safetensors; a classical method is rebuilt from its JSON.
+Loading never unpickles: the card is checked against the weights file's header, the
+architecture is rebuilt from ``config.json`` and the weights come from safetensors; a
+classical method is rebuilt from its JSON.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import safetensors.torch
 from torch import nn
 
-from pixelwise import __version__
 from pixelwise.data.base import DatasetInfo
-from pixelwise.data.transforms import Normalization
 from pixelwise.errors import PixelwiseError
 from pixelwise.files import write_folder_atomic
+from pixelwise.models.card import FORMAT, Card, ClassicalCard, ModelCard, check_weights
+from pixelwise.models.pretrained import load_model_weights
 from pixelwise.models.registry import build_model
 
 if TYPE_CHECKING:
@@ -30,62 +31,6 @@ if TYPE_CHECKING:
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
-FORMAT = "pixelwise-model"
-
-
-def _header() -> dict:
-    """The keys that open every saved ``config.json``: format, its version, the writer."""
-    return {"format": FORMAT, "format_version": 1, "pixelwise_version": __version__}
-
-
-@dataclass(frozen=True)
-class ModelCard:
-    """Everything besides the weights that a saved model carries.
-
-    ``input_scale`` is the working resolution the model was trained at: inputs are
-    resized by it before the model, and class scores resized back to the input's size.
-    """
-
-    architecture: dict
-    info: DatasetInfo
-    normalization: Normalization
-    input_scale: float = 1.0
-
-    def to_dict(self) -> dict:
-        return {
-            **_header(),
-            "architecture": self.architecture,
-            **self.info.to_dict(),
-            "normalization": self.normalization.to_dict(),
-            "input_scale": self.input_scale,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ModelCard:
-        return cls(
-            d["architecture"],
-            DatasetInfo.from_dict(d),
-            Normalization.from_dict(d["normalization"]),
-            float(d.get("input_scale", 1.0)),
-        )
-
-
-@dataclass(frozen=True)
-class ClassicalCard:
-    """What a saved classical method carries: ``method`` (its ``to_dict()``) and the classes."""
-
-    method: dict[str, Any]
-    info: DatasetInfo
-
-    def to_dict(self) -> dict:
-        return {**_header(), "classical": self.method, **self.info.to_dict()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ClassicalCard:
-        return cls(d["classical"], DatasetInfo.from_dict(d))
-
-
-Card = ModelCard | ClassicalCard
 
 
 def save_model(folder: str | Path, model: nn.Module, card: ModelCard) -> Path:
@@ -158,7 +103,9 @@ def read_any_card(folder: Path) -> Card:
         if raw.get("format") != FORMAT:
             raise ValueError(f"format is {raw.get('format')!r}, expected {FORMAT!r}")
         return ClassicalCard.from_dict(raw) if "classical" in raw else ModelCard.from_dict(raw)
-    except (ValueError, KeyError, TypeError, AttributeError) as err:
+    except KeyError as err:
+        raise PixelwiseError(f"invalid model config '{file}': missing key {err}") from None
+    except (ValueError, TypeError, AttributeError) as err:
         raise PixelwiseError(f"invalid model config '{file}': {err}") from None
 
 
@@ -188,12 +135,15 @@ def load_saved(path: str | Path) -> tuple[nn.Module | ClassicalMethod, Card]:
 
 
 def load_model(path: str | Path) -> tuple[nn.Module, ModelCard]:
-    """Rebuild the model saved at ``path`` (model folder or run directory), in eval mode on CPU."""
+    """Rebuild the model saved at ``path`` (model folder or run directory), in eval mode on CPU.
+
+    The card is checked against the weights file before the model is built (see
+    :func:`pixelwise.models.card.check_weights`); weights saved under former key names
+    load too (see :mod:`pixelwise.models.pretrained`).
+    """
     folder = resolve_model_dir(path)
     card = read_card(folder)
+    check_weights(card, folder / CONFIG_FILE, folder / WEIGHTS_FILE)
     model = build_model(**card.architecture)
-    try:
-        safetensors.torch.load_model(model, str(folder / WEIGHTS_FILE), device="cpu")
-    except (RuntimeError, OSError) as err:
-        raise PixelwiseError(f"cannot load weights '{folder / WEIGHTS_FILE}': {err}") from None
+    load_model_weights(model, folder / WEIGHTS_FILE)
     return model.eval(), card

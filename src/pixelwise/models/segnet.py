@@ -74,7 +74,7 @@ class DecoderLevel(nn.Module):
     ``(N, channels, 2H, 2W)``.
     """
 
-    def __init__(self, channels: int, convs: nn.Module, upsample: str) -> None:
+    def __init__(self, channels: int, *, convs: nn.Module, upsample: str) -> None:
         super().__init__()
         self.up = make_upsample(upsample, channels, channels, has_indices=True)
         self.convs = convs
@@ -92,7 +92,7 @@ class SegNet(nn.Module):
     """
 
     def __init__(
-        self, encoder: nn.Module, decoder: list[DecoderLevel], classifier: nn.Module
+        self, *, encoder: nn.Module, decoder: list[DecoderLevel], classifier: nn.Module
     ) -> None:
         super().__init__()
         self.encoder = encoder
@@ -127,6 +127,7 @@ def _mirrored_convs(features: nn.Sequential) -> list[list[tuple[int, int, int]]]
 
 @register("segnet", "SegNet (Badrinarayanan 2017): VGG16-BN encoder, decoder unpools with indices")
 def segnet(
+    *,
     num_classes: int,
     in_channels: int = 3,
     encoder: str = "vgg16_bn",
@@ -145,13 +146,15 @@ def segnet(
     decoder = [
         DecoderLevel(
             level[0][0],
-            nn.Sequential(*(ConvNormAct(a, b, k, separable=separable) for a, b, k in level)),
-            upsample,
+            convs=nn.Sequential(
+                *(ConvNormAct(a, b, kernel_size=k, separable=separable) for a, b, k in level)
+            ),
+            upsample=upsample,
         )
         for level in levels
     ]
     classifier = nn.Conv2d(width, num_classes, kernel_size, padding=kernel_size // 2)
-    return SegNet(vgg, decoder, classifier)
+    return SegNet(encoder=vgg, decoder=decoder, classifier=classifier)
 
 
 class BasicEncoder(nn.Module):
@@ -160,25 +163,26 @@ class BasicEncoder(nn.Module):
     ``(N, in_channels, H, W) -> (N, width, H/2**depth, W/2**depth)``.
     """
 
-    def __init__(self, in_channels: int, width: int, kernel_size: int, depth: int) -> None:
+    def __init__(self, *, in_channels: int, width: int, kernel_size: int, depth: int) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         for level in range(depth):
             layers += [
-                ConvNormAct(in_channels if level == 0 else width, width, kernel_size),
+                ConvNormAct(in_channels if level == 0 else width, width, kernel_size=kernel_size),
                 nn.MaxPool2d(2),
             ]
         self.features = nn.Sequential(*layers)
 
 
-def _conv_norm(channels: int, kernel_size: int, separable: bool) -> nn.Sequential:
+def _conv_norm(channels: int, *, kernel_size: int, separable: bool) -> nn.Sequential:
     """A :class:`ConvNormAct` without its final ReLU: ``(N, C, H, W) -> (N, C, H, W)``."""
-    block = ConvNormAct(channels, channels, kernel_size, separable=separable)
+    block = ConvNormAct(channels, channels, kernel_size=kernel_size, separable=separable)
     return nn.Sequential(*list(block)[:-1])
 
 
 @register("segnet_basic", "SegNet-Basic (Badrinarayanan 2017): 4 levels of 64 7×7 filters")
 def segnet_basic(
+    *,
     num_classes: int,
     in_channels: int = 3,
     width: int = 64,
@@ -188,13 +192,18 @@ def segnet_basic(
     separable: bool = False,
 ) -> SegNet:
     """SegNet-Basic; see the module docstring."""
-    if width < 1 or depth < 1:
-        raise ValueError(f"width and depth must be positive, got {width} and {depth}")
-    if kernel_size < 1 or kernel_size % 2 == 0:
-        raise ValueError(f"kernel_size must be odd and positive, got {kernel_size}")
+    if kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be odd, got {kernel_size}")
+    encoder = BasicEncoder(
+        in_channels=in_channels, width=width, kernel_size=kernel_size, depth=depth
+    )
     decoder = [
-        DecoderLevel(width, _conv_norm(width, kernel_size, separable), upsample)
+        DecoderLevel(
+            width,
+            convs=_conv_norm(width, kernel_size=kernel_size, separable=separable),
+            upsample=upsample,
+        )
         for _ in range(depth)
     ]
     classifier = nn.Conv2d(width, num_classes, 1)
-    return SegNet(BasicEncoder(in_channels, width, kernel_size, depth), decoder, classifier)
+    return SegNet(encoder=encoder, decoder=decoder, classifier=classifier)

@@ -39,7 +39,7 @@ class DoubleConv(nn.Sequential):
     """Two 3×3 conv-norm-ReLU layers: ``(N, in, H, W) -> (N, out, H, W)``."""
 
     def __init__(
-        self, in_channels: int, out_channels: int, norm: str, separable: bool = False
+        self, in_channels: int, out_channels: int, *, norm: str, separable: bool = False
     ) -> None:
         super().__init__(
             ConvNormAct(in_channels, out_channels, norm=norm, separable=separable),
@@ -57,6 +57,7 @@ class UpBlock(nn.Module):
 
     def __init__(
         self,
+        *,
         in_channels: int,
         skip_channels: int,
         out_channels: int,
@@ -70,7 +71,7 @@ class UpBlock(nn.Module):
         super().__init__()
         up_channels = out_channels if scale > 1 else in_channels
         self.up = (
-            make_upsample(upsample, in_channels, out_channels, scale, has_indices)
+            make_upsample(upsample, in_channels, out_channels, scale=scale, has_indices=has_indices)
             if scale > 1
             else None
         )
@@ -81,7 +82,7 @@ class UpBlock(nn.Module):
             self.project = nn.Conv2d(skip_channels, up_channels, kernel_size=1)
         skip_out = up_channels if summed else skip_channels
         fused = self.fuse.out_channels(up_channels, skip_out) if skip_channels else up_channels
-        self.conv = DoubleConv(fused, out_channels, norm, separable)
+        self.conv = DoubleConv(fused, out_channels, norm=norm, separable=separable)
 
     def forward(
         self,
@@ -105,6 +106,7 @@ class UNet(nn.Module):
 
     def __init__(
         self,
+        *,
         num_classes: int,
         in_channels: int = 3,
         base_width: int = BASE_WIDTH,
@@ -115,17 +117,22 @@ class UNet(nn.Module):
         separable: bool = False,
     ) -> None:
         super().__init__()
-        if depth < 1 or base_width < 1:
-            raise ValueError(f"depth and base_width must be positive, got {depth} and {base_width}")
         widths = [base_width * 2**level for level in range(depth + 1)]
         self.multiple = 2**depth
-        self.stem = DoubleConv(in_channels, widths[0], norm, separable)
+        convs = {"norm": norm, "separable": separable}
+        self.stem = DoubleConv(in_channels, widths[0], **convs)
         self.down = nn.ModuleList(
-            DoubleConv(widths[i], widths[i + 1], norm, separable) for i in range(depth)
+            DoubleConv(widths[i], widths[i + 1], **convs) for i in range(depth)
         )
-        block = {"upsample": upsample, "fusion": fusion, "norm": norm, "separable": separable}
+        block = {"upsample": upsample, "fusion": fusion, **convs}
         self.up = nn.ModuleList(
-            UpBlock(widths[i + 1], widths[i], widths[i], **block, has_indices=True)
+            UpBlock(
+                in_channels=widths[i + 1],
+                skip_channels=widths[i],
+                out_channels=widths[i],
+                has_indices=True,
+                **block,
+            )
             for i in reversed(range(depth))
         )
         self.head = nn.Conv2d(widths[0], num_classes, kernel_size=1)
@@ -152,6 +159,7 @@ class EncoderUNet(nn.Module):
 
     def __init__(
         self,
+        *,
         num_classes: int,
         encoder: Encoder,
         decoder_channels: tuple[int, ...] = DECODER_CHANNELS,
@@ -175,7 +183,7 @@ class EncoderUNet(nn.Module):
         scales = (*(deep // shallow for deep, shallow in pairwise(deep_first)), deep_first[-1])
         block = {"upsample": upsample, "fusion": fusion, "norm": norm, "separable": separable}
         self.decoder = nn.ModuleList(
-            UpBlock(cin, skip, cout, **block, scale=scale)
+            UpBlock(in_channels=cin, skip_channels=skip, out_channels=cout, scale=scale, **block)
             for cin, skip, cout, scale in zip(ins, skips, decoder_channels, scales, strict=True)
         )
         self.head = nn.Conv2d(decoder_channels[-1], num_classes, kernel_size=1)
@@ -199,6 +207,7 @@ def _check_path_options(encoder: str | None, paper_changed: bool, encoder_change
 
 @register("unet", "U-Net (Ronneberger 2015), same padding; or a U-Net decoder over any encoder")
 def build_unet(
+    *,
     num_classes: int,
     in_channels: int = 3,
     base_width: int = BASE_WIDTH,
@@ -222,14 +231,18 @@ def build_unet(
         paper_changed=(base_width, depth) != (BASE_WIDTH, DEPTH),
         encoder_changed=(output_stride, decoder_channels) != (OUTPUT_STRIDE, DECODER_CHANNELS),
     )
+    blocks = {"upsample": upsample, "fusion": fusion, "norm": norm, "separable": separable}
     if encoder is None:
-        return UNet(num_classes, in_channels, base_width, depth, upsample, fusion, norm, separable)
+        return UNet(
+            num_classes=num_classes,
+            in_channels=in_channels,
+            base_width=base_width,
+            depth=depth,
+            **blocks,
+        )
     return EncoderUNet(
-        num_classes,
-        build_encoder(encoder, output_stride=output_stride, in_channels=in_channels),
-        decoder_channels,
-        upsample,
-        fusion,
-        norm,
-        separable,
+        num_classes=num_classes,
+        encoder=build_encoder(encoder, output_stride=output_stride, in_channels=in_channels),
+        decoder_channels=decoder_channels,
+        **blocks,
     )

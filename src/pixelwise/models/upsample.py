@@ -93,6 +93,7 @@ class Upsample(nn.Module):
         mode: str,
         in_channels: int,
         out_channels: int,
+        *,
         scale: int = 2,
         has_indices: bool = False,
     ) -> None:
@@ -142,11 +143,11 @@ class Upsample(nn.Module):
 
 
 def make_upsample(
-    mode: str, in_channels: int, out_channels: int, scale: int = 2, has_indices: bool = False
+    mode: str, in_channels: int, out_channels: int, *, scale: int = 2, has_indices: bool = False
 ) -> Upsample:
     """Build an :class:`Upsample`; ``mode`` is one of :data:`UPSAMPLE_MODES`.
 
     ``has_indices`` says whether the caller will pass max-pooling indices; ``unpool``
     without them is a user error.
     """
-    return Upsample(mode, in_channels, out_channels, scale, has_indices)
+    return Upsample(mode, in_channels, out_channels, scale=scale, has_indices=has_indices)

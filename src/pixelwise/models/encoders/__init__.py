@@ -59,7 +59,12 @@ def build_encoder(
     check_in_channels(in_channels)
     check_weights_spec(weights)
     if name.startswith(TIMM_PREFIX):
-        return build_timm_encoder(name[len(TIMM_PREFIX) :], weights, output_stride, in_channels)
+        return build_timm_encoder(
+            name[len(TIMM_PREFIX) :],
+            weights=weights,
+            output_stride=output_stride,
+            in_channels=in_channels,
+        )
     if name not in _BUILDERS:
         raise PixelwiseError(
             f"unknown encoder {name!r}; choose from: {', '.join(ENCODERS)}, or {TIMM_PREFIX}<name>"

@@ -75,6 +75,7 @@ class ConvBNAct(nn.Sequential):
         self,
         in_channels: int,
         out_channels: int,
+        *,
         kernel_size: int = 3,
         stride: int = 1,
         dilation: int = 1,
@@ -84,7 +85,14 @@ class ConvBNAct(nn.Sequential):
     ) -> None:
         padding = (kernel_size - 1) // 2 * dilation
         conv = nn.Conv2d(
-            in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias=False
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
+            bias=False,
         )
         act = [] if activation is None else [activation(inplace=True)]
         super().__init__(conv, norm(out_channels), *act)
@@ -118,13 +126,21 @@ class InvertedResidualV2(nn.Module):
     Residual when the nominal stride is 1 and ``inp == oup``.
     """
 
-    def __init__(self, inp: int, oup: int, stride: int, dilation: int, expand_ratio: int) -> None:
+    def __init__(
+        self, inp: int, oup: int, *, stride: int, dilation: int, expand_ratio: int
+    ) -> None:
         super().__init__()
         hidden = round(inp * expand_ratio)
-        expand = [ConvBNAct(inp, hidden, 1)] if expand_ratio != 1 else []
+        expand = [ConvBNAct(inp, hidden, kernel_size=1)] if expand_ratio != 1 else []
         self.conv = nn.Sequential(
             *expand,
-            ConvBNAct(hidden, hidden, 3, depthwise_stride(stride, dilation), dilation, hidden),
+            ConvBNAct(
+                hidden,
+                hidden,
+                stride=depthwise_stride(stride, dilation),
+                dilation=dilation,
+                groups=hidden,
+            ),
             nn.Conv2d(hidden, oup, 1, bias=False),
             nn.BatchNorm2d(oup),
         )
@@ -147,6 +163,7 @@ class InvertedResidualV3(nn.Module):
     def __init__(
         self,
         inp: int,
+        *,
         setting: tuple[int, int, int, bool, Activation, int],
         dilation: int,
     ) -> None:
@@ -154,14 +171,22 @@ class InvertedResidualV3(nn.Module):
         kernel, expanded, out, use_se, act, stride = setting
         layers: list[nn.Module] = []
         if expanded != inp:
-            layers.append(ConvBNAct(inp, expanded, 1, activation=act, norm=V3_NORM))
-        dw_stride = depthwise_stride(stride, dilation)
+            layers.append(ConvBNAct(inp, expanded, kernel_size=1, activation=act, norm=V3_NORM))
         layers.append(
-            ConvBNAct(expanded, expanded, kernel, dw_stride, dilation, expanded, act, V3_NORM)
+            ConvBNAct(
+                expanded,
+                expanded,
+                kernel_size=kernel,
+                stride=depthwise_stride(stride, dilation),
+                dilation=dilation,
+                groups=expanded,
+                activation=act,
+                norm=V3_NORM,
+            )
         )
         if use_se:
             layers.append(SqueezeExcitation(expanded, make_divisible(expanded // 4)))
-        layers.append(ConvBNAct(expanded, out, 1, activation=None, norm=V3_NORM))
+        layers.append(ConvBNAct(expanded, out, kernel_size=1, activation=None, norm=V3_NORM))
         self.block = nn.Sequential(*layers)
         self.use_res_connect = stride == 1 and inp == out
         self.out_channels = out
@@ -186,6 +211,7 @@ class MobileNetEncoder(SequentialEncoder):
 
     def __init__(
         self,
+        *,
         layers: Sequence[nn.Module],
         strides: Sequence[int],
         output_stride: int,
@@ -202,30 +228,34 @@ class MobileNetEncoder(SequentialEncoder):
         init_weights(self)
 
 
-def mobilenet_v2(output_stride: int = 32, in_channels: int = 3) -> MobileNetEncoder:
+def mobilenet_v2(*, output_stride: int = 32, in_channels: int = 3) -> MobileNetEncoder:
     """MobileNetV2 (width 1.0): 19 layers; channels (16, 24, 32, 96, 1280)."""
     blocks = [(t, c, s if i == 0 else 1) for t, c, n, s in V2_SETTING for i in range(n)]
     strides = [2, *(s for _, _, s in blocks), 1]
     dilations = [d for _, d in dilate(strides, output_stride)]
-    layers: list[nn.Module] = [ConvBNAct(in_channels, 32, 3, stride=2)]
+    layers: list[nn.Module] = [ConvBNAct(in_channels, 32, stride=2)]
     inp = 32
     for (t, c, s), d in zip(blocks, dilations[1:-1], strict=True):
-        layers.append(InvertedResidualV2(inp, c, s, d, t))
+        layers.append(InvertedResidualV2(inp, c, stride=s, dilation=d, expand_ratio=t))
         inp = c
-    layers.append(ConvBNAct(inp, 1280, 1))
-    return MobileNetEncoder(layers, strides, output_stride, in_channels)
+    layers.append(ConvBNAct(inp, 1280, kernel_size=1))
+    return MobileNetEncoder(
+        layers=layers, strides=strides, output_stride=output_stride, in_channels=in_channels
+    )
 
 
-def mobilenet_v3_large(output_stride: int = 32, in_channels: int = 3) -> MobileNetEncoder:
+def mobilenet_v3_large(*, output_stride: int = 32, in_channels: int = 3) -> MobileNetEncoder:
     """MobileNetV3-Large: 17 layers; channels (16, 24, 40, 112, 960)."""
     strides = [2, *(setting[-1] for setting in V3_LARGE_SETTING), 1]
     dilations = [d for _, d in dilate(strides, output_stride)]
     layers: list[nn.Module] = [
-        ConvBNAct(in_channels, 16, 3, stride=2, activation=nn.Hardswish, norm=V3_NORM)
+        ConvBNAct(in_channels, 16, stride=2, activation=nn.Hardswish, norm=V3_NORM)
     ]
     inp = 16
     for setting, d in zip(V3_LARGE_SETTING, dilations[1:-1], strict=True):
-        layers.append(InvertedResidualV3(inp, setting, d))
+        layers.append(InvertedResidualV3(inp, setting=setting, dilation=d))
         inp = setting[2]
-    layers.append(ConvBNAct(inp, 960, 1, activation=nn.Hardswish, norm=V3_NORM))
-    return MobileNetEncoder(layers, strides, output_stride, in_channels)
+    layers.append(ConvBNAct(inp, 960, kernel_size=1, activation=nn.Hardswish, norm=V3_NORM))
+    return MobileNetEncoder(
+        layers=layers, strides=strides, output_stride=output_stride, in_channels=in_channels
+    )

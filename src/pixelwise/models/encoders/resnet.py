@@ -20,14 +20,14 @@ from torch import nn
 from pixelwise.models.encoders.base import Encoder, dilate, init_weights, reductions
 
 
-def conv3x3(in_planes: int, out_planes: int, stride: int = 1, dilation: int = 1) -> nn.Conv2d:
+def conv3x3(in_planes: int, out_planes: int, *, stride: int = 1, dilation: int = 1) -> nn.Conv2d:
     """3×3 convolution without bias, padded to keep the size (at stride 1)."""
     return nn.Conv2d(
         in_planes, out_planes, 3, stride=stride, padding=dilation, dilation=dilation, bias=False
     )
 
 
-def conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
+def conv1x1(in_planes: int, out_planes: int, *, stride: int = 1) -> nn.Conv2d:
     """1×1 convolution without bias."""
     return nn.Conv2d(in_planes, out_planes, 1, stride=stride, bias=False)
 
@@ -44,13 +44,14 @@ class BasicBlock(nn.Module):
         self,
         inplanes: int,
         planes: int,
+        *,
         stride: int = 1,
         downsample: nn.Module | None = None,
         first_dilation: int = 1,
         dilation: int = 1,
     ) -> None:
         super().__init__()
-        self.conv1 = conv3x3(inplanes, planes, stride, first_dilation)
+        self.conv1 = conv3x3(inplanes, planes, stride=stride, dilation=first_dilation)
         self.bn1 = nn.BatchNorm2d(planes)
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = conv3x3(planes, planes, dilation=dilation)
@@ -79,6 +80,7 @@ class Bottleneck(nn.Module):
         self,
         inplanes: int,
         planes: int,
+        *,
         stride: int = 1,
         downsample: nn.Module | None = None,
         first_dilation: int = 1,
@@ -87,7 +89,7 @@ class Bottleneck(nn.Module):
         super().__init__()
         self.conv1 = conv1x1(inplanes, planes)
         self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = conv3x3(planes, planes, stride, first_dilation)
+        self.conv2 = conv3x3(planes, planes, stride=stride, dilation=first_dilation)
         self.bn2 = nn.BatchNorm2d(planes)
         self.conv3 = conv1x1(planes, planes * self.expansion)
         self.bn3 = nn.BatchNorm2d(planes * self.expansion)
@@ -108,6 +110,7 @@ Block = type[BasicBlock] | type[Bottleneck]
 
 def make_layer(
     block: Block,
+    *,
     inplanes: int,
     planes: int,
     blocks: int,
@@ -123,10 +126,22 @@ def make_layer(
     downsample = None
     if stride != 1 or inplanes != out_planes:
         downsample = nn.Sequential(
-            conv1x1(inplanes, out_planes, stride), nn.BatchNorm2d(out_planes)
+            conv1x1(inplanes, out_planes, stride=stride), nn.BatchNorm2d(out_planes)
         )
-    layers = [block(inplanes, planes, stride, downsample, previous, dilation)]
-    layers += [block(out_planes, planes, 1, None, dilation, dilation) for _ in range(1, blocks)]
+    layers = [
+        block(
+            inplanes,
+            planes,
+            stride=stride,
+            downsample=downsample,
+            first_dilation=previous,
+            dilation=dilation,
+        )
+    ]
+    layers += [
+        block(out_planes, planes, first_dilation=dilation, dilation=dilation)
+        for _ in range(1, blocks)
+    ]
     return nn.Sequential(*layers)
 
 
@@ -138,6 +153,7 @@ class ResNetEncoder(Encoder):
 
     def __init__(
         self,
+        *,
         block: Block,
         depths: tuple[int, int, int, int],
         output_stride: int = 32,
@@ -154,7 +170,14 @@ class ResNetEncoder(Encoder):
         for i, (planes, depth) in enumerate(zip((64, 128, 256, 512), depths, strict=True)):
             stride, dilation = schedule[i + 2]
             previous = schedule[i + 1][1]
-            layer = make_layer(block, inplanes, planes, depth, stride, (previous, dilation))
+            layer = make_layer(
+                block,
+                inplanes=inplanes,
+                planes=planes,
+                blocks=depth,
+                stride=stride,
+                dilations=(previous, dilation),
+            )
             self.add_module(f"layer{i + 1}", layer)
             inplanes = planes * block.expansion
         self.channels = (64, *(planes * block.expansion for planes in (64, 128, 256, 512)))
@@ -174,21 +197,29 @@ class ResNetEncoder(Encoder):
         return maps
 
 
-def resnet18(output_stride: int = 32, in_channels: int = 3) -> ResNetEncoder:
+def resnet18(*, output_stride: int = 32, in_channels: int = 3) -> ResNetEncoder:
     """ResNet-18: basic blocks (2, 2, 2, 2); channels (64, 64, 128, 256, 512)."""
-    return ResNetEncoder(BasicBlock, (2, 2, 2, 2), output_stride, in_channels)
+    return ResNetEncoder(
+        block=BasicBlock, depths=(2, 2, 2, 2), output_stride=output_stride, in_channels=in_channels
+    )
 
 
-def resnet34(output_stride: int = 32, in_channels: int = 3) -> ResNetEncoder:
+def resnet34(*, output_stride: int = 32, in_channels: int = 3) -> ResNetEncoder:
     """ResNet-34: basic blocks (3, 4, 6, 3); channels (64, 64, 128, 256, 512)."""
-    return ResNetEncoder(BasicBlock, (3, 4, 6, 3), output_stride, in_channels)
+    return ResNetEncoder(
+        block=BasicBlock, depths=(3, 4, 6, 3), output_stride=output_stride, in_channels=in_channels
+    )
 
 
-def resnet50(output_stride: int = 32, in_channels: int = 3) -> ResNetEncoder:
+def resnet50(*, output_stride: int = 32, in_channels: int = 3) -> ResNetEncoder:
     """ResNet-50: bottlenecks (3, 4, 6, 3); channels (64, 256, 512, 1024, 2048)."""
-    return ResNetEncoder(Bottleneck, (3, 4, 6, 3), output_stride, in_channels)
+    return ResNetEncoder(
+        block=Bottleneck, depths=(3, 4, 6, 3), output_stride=output_stride, in_channels=in_channels
+    )
 
 
-def resnet101(output_stride: int = 32, in_channels: int = 3) -> ResNetEncoder:
+def resnet101(*, output_stride: int = 32, in_channels: int = 3) -> ResNetEncoder:
     """ResNet-101: bottlenecks (3, 4, 23, 3); channels (64, 256, 512, 1024, 2048)."""
-    return ResNetEncoder(Bottleneck, (3, 4, 23, 3), output_stride, in_channels)
+    return ResNetEncoder(
+        block=Bottleneck, depths=(3, 4, 23, 3), output_stride=output_stride, in_channels=in_channels
+    )

@@ -19,14 +19,8 @@ from torch import nn
 
 from pixelwise.errors import PixelwiseError
 from pixelwise.models.encoders.base import Encoder
-from pixelwise.models.encoders.weights import (
-    IMAGENET,
-    StateDict,
-    WeightsSpec,
-    check_state_dict,
-    drop_head,
-    read_state_dict,
-)
+from pixelwise.models.encoders.weights import IMAGENET, WeightsSpec, drop_head
+from pixelwise.models.weights_file import StateDict, check_fit, read_weights, shapes
 
 PREFIX = "timm:"
 INSTALL_HINT = 'pip install timm (or pip install "pixelwise[timm]")'
@@ -44,7 +38,7 @@ def import_timm() -> ModuleType:
 class TimmEncoder(Encoder):
     """A timm ``features_only`` model: ``(N, in_channels, H, W)`` -> its feature maps."""
 
-    def __init__(self, model: nn.Module, in_channels: int) -> None:
+    def __init__(self, model: nn.Module, *, in_channels: int) -> None:
         super().__init__()
         self.model = model
         self.channels = tuple(model.feature_info.channels())
@@ -59,17 +53,21 @@ class TimmEncoder(Encoder):
 
 def _checked_state(timm: ModuleType, name: str, weights: str | os.PathLike) -> StateDict:
     """The classifier state dict in ``weights``, checked against ``timm.create_model(name)``."""
-    state = read_state_dict(weights)
+    state = read_weights(weights)
     reference = timm.create_model(name, pretrained=False)
     head = reference.pretrained_cfg.get("classifier") or ()
     prefixes = tuple(f"{h}." for h in ((head,) if isinstance(head, str) else head))
-    expected = drop_head(reference.state_dict(), prefixes)
-    check_state_dict(drop_head(state, prefixes), expected, f"weights '{weights}' for timm:{name}")
+    check_fit(
+        shapes(drop_head(state, prefixes)),
+        shapes(drop_head(reference.state_dict(), prefixes)),
+        source=str(weights),
+        target=f"encoder 'timm:{name}'",
+    )
     return state
 
 
 def build_timm_encoder(
-    name: str, weights: WeightsSpec, output_stride: int, in_channels: int
+    name: str, *, weights: WeightsSpec, output_stride: int, in_channels: int
 ) -> TimmEncoder:
     """Build ``timm:<name>``; ``output_stride`` must be one the model supports."""
     timm = import_timm()
@@ -89,7 +87,8 @@ def build_timm_encoder(
             pretrained=True, pretrained_cfg_overlay={"source": None, "state_dict": state}
         )
     try:
-        encoder = TimmEncoder(timm.create_model(name, features_only=True, **options), in_channels)
+        model = timm.create_model(name, features_only=True, **options)
+        encoder = TimmEncoder(model, in_channels=in_channels)
     except TypeError as err:
         raise PixelwiseError(f"timm model {name!r} cannot be built as an encoder: {err}") from None
     if encoder.output_stride != output_stride:

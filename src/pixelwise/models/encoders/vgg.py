@@ -24,7 +24,7 @@ VGG16 = tuple(item for stage in VGG16_STAGES for item in (*stage, POOL))
 
 
 def _conv_layers(
-    in_channels: int, out_channels: int, dilation: int, batch_norm: bool
+    in_channels: int, out_channels: int, *, dilation: int, batch_norm: bool
 ) -> list[nn.Module]:
     """3×3 conv (same padding) [-> BatchNorm] -> ReLU: ``(N, in, H, W) -> (N, out, H, W)``."""
     conv = nn.Conv2d(in_channels, out_channels, 3, padding=dilation, dilation=dilation)
@@ -46,7 +46,7 @@ class VGGEncoder(SequentialEncoder):
     head_prefixes = ("classifier.",)
 
     def __init__(
-        self, batch_norm: bool = False, output_stride: int = 32, in_channels: int = 3
+        self, *, batch_norm: bool = False, output_stride: int = 32, in_channels: int = 3
     ) -> None:
         super().__init__()
         strides = [2 if v == POOL else 1 for v in VGG16]
@@ -58,7 +58,7 @@ class VGGEncoder(SequentialEncoder):
                 layers.append(_pool(stride))
                 taps.append(len(layers) - 1)
             else:
-                layers += _conv_layers(channels, v, dilation, batch_norm)
+                layers += _conv_layers(channels, v, dilation=dilation, batch_norm=batch_norm)
                 channels = v
         self.features = nn.Sequential(*layers)
         self.taps = tuple(taps)

@@ -1,9 +1,8 @@
 """Encoder weights: torchvision-format state dicts from a file, or torchvision's ImageNet files.
 
-``weights`` is a path to a ``.pth``/``.pt`` file (read with
-``torch.load(weights_only=True)``, so nothing is unpickled beyond tensors) or a
-``.safetensors`` file, or ``"imagenet"``: torchvision's ``IMAGENET1K_V1`` file for
-the encoder, fetched once through ``torch.hub`` into
+``weights`` is a path to a ``.pth``/``.pt`` or ``.safetensors`` file (read by
+:mod:`pixelwise.models.weights_file`), or ``"imagenet"``: torchvision's
+``IMAGENET1K_V1`` file for the encoder, fetched once through ``torch.hub`` into
 ``torch.hub.get_dir()/checkpoints/`` and read from there afterwards.
 
 The classifier head's keys (``fc.*``, ``classifier.*``) are dropped; every other
@@ -19,14 +18,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlparse
 
-import safetensors.torch
 import torch
-from safetensors import SafetensorError
 
 from pixelwise.errors import PixelwiseError
 from pixelwise.models.encoders.base import Encoder, adapt_input_weight
+from pixelwise.models.weights_file import StateDict, check_fit, read_weights, shapes, unwrap
 
-StateDict = dict[str, torch.Tensor]
 WeightsSpec = str | os.PathLike | None
 
 IMAGENET = "imagenet"
@@ -41,7 +38,6 @@ IMAGENET_URLS = {
     "mobilenet_v2": _TORCHVISION + "mobilenet_v2-b0353104.pth",
     "mobilenet_v3_large": _TORCHVISION + "mobilenet_v3_large-8738ca79.pth",
 }
-MAX_LISTED = 8  # keys shown per kind of mismatch; the rest are counted
 
 
 def check_weights_spec(weights: WeightsSpec) -> None:
@@ -51,32 +47,6 @@ def check_weights_spec(weights: WeightsSpec) -> None:
             f"weights must be None, {IMAGENET!r} or a path to a .pth/.pt/.safetensors file, "
             f"got {weights!r}"
         )
-
-
-def as_state_dict(obj: object, source: str) -> StateDict:
-    """``obj`` as a ``{name: tensor}`` dict; anything else is a user error naming ``source``."""
-    if not isinstance(obj, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
-    ):
-        raise PixelwiseError(f"'{source}' does not hold a state dict (names mapped to tensors)")
-    return dict(obj)
-
-
-def read_state_dict(path: str | os.PathLike) -> StateDict:
-    """Read a state dict from ``.safetensors``, or else from a ``torch.save`` file, onto the CPU."""
-    path = Path(path)
-    if not path.is_file():
-        raise PixelwiseError(
-            f"weights file not found: '{path}' (weights are None, {IMAGENET!r} or a file path)"
-        )
-    try:
-        if path.suffix == ".safetensors":
-            state = safetensors.torch.load_file(path, device="cpu")
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, ValueError, pickle.UnpicklingError, SafetensorError) as err:
-        raise PixelwiseError(f"cannot read weights '{path}': {err}") from None
-    return as_state_dict(state, str(path))
 
 
 def hub_cache_file(url: str) -> Path:
@@ -101,42 +71,12 @@ def imagenet_state_dict(name: str) -> StateDict:
             f"without network access, download that file elsewhere and place it at "
             f"'{hub_cache_file(url)}'"
         ) from None
-    return as_state_dict(state, url)
+    return unwrap(state, url)
 
 
 def drop_head(state: Mapping[str, torch.Tensor], prefixes: tuple[str, ...]) -> StateDict:
     """``state`` without the keys that start with one of ``prefixes``."""
     return {k: v for k, v in state.items() if not (prefixes and k.startswith(prefixes))}
-
-
-def _listing(kind: str, keys: list[str]) -> str:
-    shown = ", ".join(keys[:MAX_LISTED])
-    more = f", ... and {len(keys) - MAX_LISTED} more" if len(keys) > MAX_LISTED else ""
-    return f"{len(keys)} {kind}: {shown}{more}"
-
-
-def check_state_dict(
-    found: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor], what: str
-) -> None:
-    """Raise a user error listing missing, unexpected and shape-mismatched keys, if any.
-
-    ``what`` names the weights and their target in the message.
-    """
-    missing = [k for k in expected if k not in found]
-    unexpected = [k for k in found if k not in expected]
-    mismatched = [
-        f"{k} (file {tuple(found[k].shape)}, model {tuple(expected[k].shape)})"
-        for k in expected
-        if k in found and found[k].shape != expected[k].shape
-    ]
-    kinds = (
-        ("missing keys", missing),
-        ("unexpected keys", unexpected),
-        ("shape mismatches", mismatched),
-    )
-    problems = [_listing(kind, keys) for kind, keys in kinds if keys]
-    if problems:
-        raise PixelwiseError(f"{what} do not fit: {'; '.join(problems)}")
 
 
 def _adapt_first_conv(state: StateDict, encoder: Encoder) -> StateDict:
@@ -157,10 +97,10 @@ def load_encoder_weights(encoder: Encoder, name: str, weights: str | os.PathLike
     if weights == IMAGENET:
         state, source = imagenet_state_dict(name), IMAGENET_URLS[name]
     else:
-        state, source = read_state_dict(weights), str(weights)
+        state, source = read_weights(weights), str(weights)
     state = _adapt_first_conv(drop_head(state, encoder.head_prefixes), encoder)
     expected = encoder.state_dict()
     counters = {k: v for k, v in expected.items() if k.endswith("num_batches_tracked")}
     state = {**counters, **state}
-    check_state_dict(state, expected, f"weights '{source}' for encoder {name!r}")
+    check_fit(shapes(state), shapes(expected), source=source, target=f"encoder {name!r}")
     encoder.load_state_dict(state)
