@@ -295,7 +295,7 @@ def test_batch_of_one_for_deeplab_is_a_clear_error(
 
 
 def test_evaluate_writes_every_requested_extra_and_the_heatmap(
-    trained_run: Path, tmp_path: Path
+    trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     out = tmp_path / "eval"
     argv = ["evaluate", str(trained_run), "--out", str(out), "--per-image", "--boundary", "1",
@@ -309,6 +309,13 @@ def test_evaluate_writes_every_requested_extra_and_the_heatmap(
     assert metrics["crops"]["pixel_accuracy"][0] == pytest.approx(metrics["pixel_accuracy"])
     assert metrics["instances"]["classes"] == ["circle", "triangle"]
     assert (out / "confusion.png").is_file()
+    printed = capsys.readouterr().out
+    per_image = metrics["per_image"]
+    assert f"per-image means over 3 images: mIoU {per_image['miou']:.3f}" in printed
+    assert "boundary F1 (tolerance 1 px" in printed
+    assert f"{metrics['boundary']['mean_bf']:.3f}" in printed
+    assert "central crops (factor: mIoU / pixel acc): 1: " in printed
+    assert "F1@0.5 " in printed and "AP (mean over IoU 0.5..0.95)" in printed
 
 
 @pytest.mark.parametrize(

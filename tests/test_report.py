@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from pixelwise.data.base import DatasetInfo
 from pixelwise.report.heatmap import row_normalised, write_confusion_heatmap
-from pixelwise.report.overlay import colorize, grid, overlay
+from pixelwise.report.overlay import ERROR_COLOUR, colorize, error_map, grid, overlay
+from pixelwise.report.predictions import prediction_figure
 
 COLOURS = ((0, 0, 0), (255, 0, 0), (0, 0, 255))
 
@@ -47,3 +49,31 @@ def test_heatmap_png_is_written_atomically(tmp_path) -> None:
     picture = np.asarray(Image.open(path).convert("RGB"))
     assert picture.ndim == 3 and min(picture.shape[:2]) > 100
     assert not list(path.parent.glob(".*.tmp"))  # written atomically, nothing left behind
+
+
+def test_overlay_desaturates_the_image_first() -> None:
+    red = np.zeros((1, 1, 3), np.uint8)
+    red[..., 0] = 200  # luma 0.299 * 200 = 59.8
+    out = overlay(red, np.array([[1]]), COLOURS, alpha=0.6)
+    expected = 0.4 * 59.8 + 0.6 * np.array(COLOURS[1])
+    assert out[0, 0].tolist() == np.round(expected).astype(int).tolist()
+
+
+def test_error_map_marks_wrong_pixels_but_not_ignored_ones() -> None:
+    image = np.full((1, 3), 100, np.uint8)
+    target = np.array([[0, 1, 255]])
+    labels = np.array([[0, 2, 2]])
+    out = error_map(image, labels, target, ignore_index=255)
+    assert out[0, 1].tolist() == list(ERROR_COLOUR)
+    assert out[0, 0].tolist() == out[0, 2].tolist() == [114, 114, 114]  # 0.5 * 100 + 64
+
+
+def test_prediction_figure_has_four_titled_columns_and_shows_errors() -> None:
+    info = DatasetInfo(("background", "object"), ((0, 0, 0), (0, 114, 178)))
+    image = np.full((16, 16, 3), 90, np.uint8)
+    target = np.zeros((16, 16), np.int64)
+    target[4:12, 4:12] = 1
+    labels = np.zeros_like(target)  # the object is missed: 64 wrong pixels
+    picture = prediction_figure([(image, target, labels)] * 2, info)
+    assert picture.dtype == np.uint8 and picture.shape[1] > 3 * picture.shape[0] / 2
+    assert (picture == np.array(ERROR_COLOUR, np.uint8)).all(axis=2).any()

@@ -31,10 +31,12 @@ ORACLE_MAPPING = (
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Scores of one model on one split, and where ``metrics.json`` went."""
+    """Scores of one model on one split, the extra scores' ``metrics.json`` forms, and
+    where ``metrics.json`` went."""
 
     scores: SegmentationScores
     metrics_path: Path
+    extras: dict[str, dict]
 
 
 def train(
@@ -112,7 +114,7 @@ def evaluate_model(
     context: dict[str, Any] = {"model": str(model_path), "data": data.name, "split": split}
     if segmenter.method is not None:
         context["mapping"] = ORACLE_MAPPING if oracle else FITTED_MAPPING
-    return Evaluation(result.scores, write_metrics(result, folder, **context))
+    return Evaluation(result.scores, write_metrics(result, folder, **context), result.extras)
 
 
 def _unique_stems(files: Sequence[Path]) -> None:

@@ -133,7 +133,7 @@ def _evaluation_options(args: argparse.Namespace):
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from pixelwise.api import ORACLE_MAPPING, evaluate_model
-    from pixelwise.report.table import per_class_table
+    from pixelwise.report.table import extras_summary, per_class_table
 
     data = _eval_data(args)
     split = args.split or ("all" if data.name == "folder" else data.val_split)
@@ -144,6 +144,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.oracle_mapping:
         print(ORACLE_MAPPING)
     print(per_class_table(evaluation.scores))
+    if evaluation.extras:
+        print(extras_summary(evaluation.extras))
     print(f"metrics: {evaluation.metrics_path}")
     return 0
 
@@ -184,16 +186,18 @@ def cmd_models(args: argparse.Namespace) -> int:
     from pixelwise.classical import list_methods
     from pixelwise.models import list_encoders, list_models
 
-    print("architectures:")
-    for name, description in list_models().items():
-        print(f"  {name:<12} {description}")
-    print("encoders:")
+    models, methods = list_models(), list_methods()
+    width = max(map(len, [*models, *methods])) + 2
+    print("architectures (train --model NAME --model-option KEY=VALUE):")
+    for name, description in models.items():
+        print(f"  {name:<{width}}{description}")
+    print("encoders (train --encoder NAME):")
     for name in list_encoders():
         print(f"  {name}")
-    print("  timm:<name>  any timm model (pip install timm)")
+    print(f"  {'timm:<name>':<{width}}any timm model (pip install \"pixelwise[timm]\")")
     print("classical methods (train --method NAME --param KEY=VALUE):")
-    for name, description in list_methods().items():
-        print(f"  {name:<15} {description}")
+    for name, description in methods.items():
+        print(f"  {name:<{width}}{description}")
     return 0
 
 

@@ -10,7 +10,7 @@ from pixelwise.data.io import write_png_atomic
 from pixelwise.data.registry import load_dataset
 from pixelwise.errors import PixelwiseError
 from pixelwise.inference.segmenter import Segmenter
-from pixelwise.report.overlay import colorize, grid, overlay
+from pixelwise.report.predictions import prediction_figure
 from pixelwise.rundir import RunDir
 
 GRID_FILE = "predictions.png"
@@ -40,20 +40,17 @@ def demo_config(
 
 
 def write_grid(run: RunDir, data: DataSection, rows: int = 6) -> Path:
-    """``predictions.png``: input | ground truth | prediction overlay, for the first val images."""
+    """``predictions.png``: input | ground truth | prediction | errors for the first val images."""
     segmenter = Segmenter.load(run.root)
     dataset = load_dataset(
         data.name, data.val_split, root=data.root, **data.options_for(data.val_split)
     )
-    colours = dataset.info.colours
-    panels = []
+    samples = []
     for index in range(min(rows, len(dataset))):
         image, mask = dataset[index]
-        labels = segmenter.predict(image)
-        panels.append([image, colorize(mask, colours), overlay(image, labels, colours)])
+        samples.append((image, mask, segmenter.predict(image)))
     path = run.root / GRID_FILE
-    scale = max(1, 192 // max(image.shape[:2]))
-    write_png_atomic(path, grid(panels, scale=scale))
+    write_png_atomic(path, prediction_figure(samples, dataset.info))
     return path
 
 

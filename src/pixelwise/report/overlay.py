@@ -9,6 +9,7 @@ import numpy as np
 from pixelwise.data.base import Colour
 
 IGNORE_COLOUR = (255, 255, 255)
+ERROR_COLOUR = (230, 25, 25)
 
 
 def colorize(
@@ -29,15 +30,39 @@ def to_rgb(image: np.ndarray) -> np.ndarray:
     return np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image[:, :, :3]
 
 
-def overlay(
-    image: np.ndarray, labels: np.ndarray, colours: Sequence[Colour], alpha: float = 0.5
-) -> np.ndarray:
-    """Blend the colour mask of ``labels (H, W)`` over ``image (H, W[, C])``.
+def desaturate(image: np.ndarray) -> np.ndarray:
+    """``(H, W[, C])`` uint8 -> ``(H, W, 3)`` float32 grey (ITU-R 601 luma), 0..255."""
+    rgb = to_rgb(image).astype(np.float32)
+    grey = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+    return np.repeat(grey[:, :, None], 3, axis=2)
 
-    Returns ``(H, W, 3)`` uint8.
+
+def overlay(
+    image: np.ndarray, labels: np.ndarray, colours: Sequence[Colour], alpha: float = 0.6
+) -> np.ndarray:
+    """The class colours of ``labels (H, W)`` at opacity ``alpha`` over ``image`` in grey.
+
+    The image is desaturated first, so class colours are not mixed with the image's
+    own colours (a red object under a green label would turn brown). Returns
+    ``(H, W, 3)`` uint8.
     """
-    blended = (1 - alpha) * to_rgb(image).astype(np.float32) + alpha * colorize(labels, colours)
+    blended = (1 - alpha) * desaturate(image) + alpha * colorize(labels, colours)
     return blended.round().astype(np.uint8)
+
+
+def error_map(
+    image: np.ndarray, labels: np.ndarray, target: np.ndarray, ignore_index: int | None
+) -> np.ndarray:
+    """Wrong pixels in red over the dimmed grey ``image``; ignored pixels stay grey.
+
+    ``labels`` and ``target`` are ``(H, W)``; returns ``(H, W, 3)`` uint8.
+    """
+    picture = 0.5 * desaturate(image) + 64
+    wrong = labels != target
+    if ignore_index is not None:
+        wrong &= target != ignore_index
+    picture[wrong] = ERROR_COLOUR
+    return picture.round().astype(np.uint8)
 
 
 def grid(rows: Sequence[Sequence[np.ndarray]], gap: int = 2, scale: int = 1) -> np.ndarray:

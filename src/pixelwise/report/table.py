@@ -33,3 +33,46 @@ def per_class_table(scores: SegmentationScores) -> str:
             f"{scores.absent_classes} class(es) absent from data and predictions: not in the means"
         )
     return "\n".join(lines)
+
+
+def _score(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def extras_summary(extras: dict[str, dict]) -> str:
+    """A few lines summing up each extra score of an evaluation (their ``metrics.json`` forms).
+
+    ``per_image``: the per-image means; ``boundary``: boundary F1; ``crops``: mIoU and
+    pixel accuracy per crop factor; ``instances``: object-level F1 and AP. Empty when
+    there are no extras.
+    """
+    lines = []
+    if "per_image" in extras:
+        scores = extras["per_image"]
+        lines.append(
+            f"per-image means over {scores['num_images']} images: mIoU {_score(scores['miou'])}"
+            f"   pixel acc {_score(scores['pixel_accuracy'])}"
+            f"   mean Dice {_score(scores['mean_dice'])}"
+        )
+    if "boundary" in extras:
+        scores = extras["boundary"]
+        lines.append(
+            f"boundary F1 (tolerance {scores['tolerance_px']:g} px, per class over images): "
+            f"{_score(scores['mean_bf'])}"
+        )
+    if "crops" in extras:
+        scores = extras["crops"]
+        cells = zip(scores["factors"], scores["miou"], scores["pixel_accuracy"], strict=True)
+        lines.append("central crops (factor: mIoU / pixel acc): " + ", ".join(
+            f"{factor:g}: {_score(miou)} / {_score(accuracy)}" for factor, miou, accuracy in cells
+        ))  # fmt: skip
+    if "instances" in extras:
+        scores = extras["instances"]
+        threshold = scores["thresholds"][0]
+        lines.append(
+            f"objects ({scores['num_gt']} true, {scores['num_pred']} predicted): "
+            f"F1@{threshold:g} {_score(scores[f'f1@{threshold:g}'])}"
+            f"   AP (mean over IoU {threshold:g}..{scores['thresholds'][-1]:g}) "
+            f"{_score(scores['ap_dsb'])}"
+        )
+    return "\n".join(lines)

@@ -23,7 +23,7 @@ from pixelwise.models.encoders.weights import IMAGENET, WeightsSpec, drop_head
 from pixelwise.models.weights_file import StateDict, check_fit, read_weights, shapes
 
 PREFIX = "timm:"
-INSTALL_HINT = 'pip install timm (or pip install "pixelwise[timm]")'
+INSTALL_HINT = 'pip install "pixelwise[timm]"'
 
 
 def import_timm() -> ModuleType:
