@@ -309,7 +309,7 @@ def test_unreadable_weights_file(tmp_path: Path) -> None:
 
 def test_timm_missing_says_how_to_install(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "timm", None)
-    with pytest.raises(PixelwiseError, match=r"pip install timm .*pixelwise\[timm\]"):
+    with pytest.raises(PixelwiseError, match=r"pip install \"pixelwise\[timm\]\""):
         build_encoder("timm:resnet18")
 
 
