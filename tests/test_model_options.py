@@ -70,7 +70,7 @@ def test_a_model_records_its_config_however_it_is_built() -> None:
         (
             "unet",
             {"encoder": "resnet18", "decoder_channels": [8] * 9},
-            "decoder_channels must be a list of 1 to 8 integers, each in [1, 4096]",
+            "decoder_channels must be a list of 1 to 8 values, each an integer in [1, 4096]",
         ),
         ("deeplabv3", {"encoder": "resnet18", "rates": [6, 200]}, "rates must be a list of 1 to 8"),
         ("deeplabv3", {"encoder": "resnet18", "rates": "6"}, "got '6'"),

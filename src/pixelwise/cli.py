@@ -194,7 +194,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     print("encoders (train --encoder NAME):")
     for name in list_encoders():
         print(f"  {name}")
-    print(f"  {'timm:<name>':<{width}}any timm model (pip install \"pixelwise[timm]\")")
+    print(f'  {"timm:<name>":<{width}}any timm model (pip install "pixelwise[timm]")')
     print("classical methods (train --method NAME --param KEY=VALUE):")
     for name, description in methods.items():
         print(f"  {name:<{width}}{description}")

@@ -156,20 +156,29 @@ class AnyOf(Kind):
 
 @dataclass(frozen=True)
 class ListOf(Kind):
-    """A list of ``item`` values, ``length`` of them if given; flag text is comma separated."""
+    """A list of ``item`` values: ``length`` of them, or 1 to ``max_length``, if given.
+
+    Flag text is comma separated.
+    """
 
     item: Kind
     length: int | None = None
+    max_length: int | None = None
 
     @property
     def accepts(self) -> str:  # type: ignore[override]
         count = f"{self.length} " if self.length else ""
+        if self.max_length:
+            count = f"1 to {self.max_length} "
         return f"a list of {count}values, each {self.item.accepts}"
 
+    def _counts(self, size: int) -> bool:
+        if self.length is not None:
+            return size == self.length
+        return self.max_length is None or 1 <= size <= self.max_length
+
     def check(self, value: Any) -> list:
-        if not isinstance(value, list | tuple) or (
-            self.length is not None and len(value) != self.length
-        ):
+        if not isinstance(value, list | tuple) or not self._counts(len(value)):
             raise ValueError(self.accepts)
         try:
             return [self.item.check(item) for item in value]
@@ -178,7 +187,7 @@ class ListOf(Kind):
 
     def from_text(self, text: str) -> list:
         parts = [part.strip() for part in re.split(r"[,\s]+", text.strip()) if part.strip()]
-        if self.length is not None and len(parts) != self.length:
+        if not self._counts(len(parts)):
             raise ValueError(self.accepts)
         try:
             return [self.item.from_text(part) for part in parts]

@@ -36,69 +36,36 @@ refused too, counted on a copy built on the ``meta`` device (no memory).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from torch import nn
 
 from pixelwise.errors import PixelwiseError
+from pixelwise.options import Integer, Kind, ListOf, Optional, checked
 
 MAX_PARAMETERS = 1_000_000_000  # 4 GB of float32 weights; the largest built-in default is ~0.5e9
 
 
-@dataclass(frozen=True)
-class Bound:
-    """An integer in ``[low, high]``, or (``max_items > 0``) a list of 1 to ``max_items`` such.
-
-    ``optional``: None is accepted too (it means "the architecture's default rule").
-    """
-
-    low: int
-    high: int
-    max_items: int = 0
-    optional: bool = False
-
-    def describe(self) -> str:
-        """The accepted values in words."""
-        if self.max_items:
-            text = f"a list of 1 to {self.max_items} integers, each in [{self.low}, {self.high}]"
-        else:
-            text = f"an integer in [{self.low}, {self.high}]"
-        return f"{text}, or null" if self.optional else text
-
-    def accepts(self, value: object) -> bool:
-        """Whether ``value`` lies within the bound."""
-        if value is None:
-            return self.optional
-        if not self.max_items:
-            return self._accepts_integer(value)
-        return (
-            isinstance(value, list | tuple)
-            and 1 <= len(value) <= self.max_items
-            and all(self._accepts_integer(item) for item in value)
-        )
-
-    def _accepts_integer(self, value: object) -> bool:
-        is_integer = isinstance(value, int) and not isinstance(value, bool)
-        return is_integer and self.low <= value <= self.high
+def _sizes(high: int) -> ListOf:
+    return ListOf(Integer(1, high), max_length=8)
 
 
-BOUNDS: dict[str, Bound] = {
-    "num_classes": Bound(1, 65536),
-    "in_channels": Bound(1, 1024),
-    "base_width": Bound(1, 1024),
-    "depth": Bound(1, 8),
-    "decoder_channels": Bound(1, 4096, max_items=8),
-    "fc_width": Bound(1, 16384),
-    "fc_kernel": Bound(1, 15),
-    "width": Bound(1, 1024),
-    "kernel_size": Bound(1, 15),
-    "rates": Bound(1, 128, max_items=8, optional=True),
-    "bins": Bound(1, 64, max_items=8),
-    "channels": Bound(1, 4096),
-    "inter_channels": Bound(1, 4096),
-    "hidden": Bound(1, 16384),
-    "patch_size": Bound(1, 255),
+BOUNDS: dict[str, Kind] = {
+    "num_classes": Integer(1, 65536),
+    "in_channels": Integer(1, 1024),
+    "base_width": Integer(1, 1024),
+    "depth": Integer(1, 8),
+    "decoder_channels": _sizes(4096),
+    "fc_width": Integer(1, 16384),
+    "fc_kernel": Integer(1, 15),
+    "width": Integer(1, 1024),
+    "kernel_size": Integer(1, 15),
+    "rates": Optional(_sizes(128)),
+    "bins": _sizes(64),
+    "channels": Integer(1, 4096),
+    "inter_channels": Integer(1, 4096),
+    "hidden": Integer(1, 16384),
+    "patch_size": Integer(1, 255),
 }
 
 
@@ -108,9 +75,8 @@ def check_bounds(options: Mapping[str, Any], where: str) -> None:
     ``where`` opens the message and says whose options they are (``"model 'unet': "``).
     """
     for key, value in options.items():
-        bound = BOUNDS.get(key)
-        if bound is not None and not bound.accepts(value):
-            raise PixelwiseError(f"{where}{key} must be {bound.describe()}, got {value!r}")
+        if key in BOUNDS:
+            checked(BOUNDS[key], value, f"{where}{key}")
 
 
 def parameter_count(model: nn.Module) -> int:
