@@ -24,7 +24,6 @@ from pixelwise.data.base import DatasetInfo, default_colours
 from pixelwise.data.transforms import Normalization, check_scale
 from pixelwise.errors import PixelwiseError
 from pixelwise.models import build_model
-from pixelwise.models.card import MAX_INPUT_SCALE
 from pixelwise.models.saving import ModelCard, save_model
 
 TINY_UNET = {"name": "unet", "num_classes": 3, "base_width": 4, "depth": 2}
@@ -181,12 +180,12 @@ def test_weights_cut_inside_the_tensor_data_name_the_file(saved: Path, tmp_path:
 
 
 def test_the_intact_folder_loads_and_the_edge_values_pass(saved: Path, tmp_path: Path) -> None:
-    edit = set_key("input_scale", value=MAX_INPUT_SCALE)
+    edit = set_key("input_scale", value=4)
     segmenter = pixelwise.load(edited_copy(saved, tmp_path, edit), device="cpu")
     assert segmenter.card.input_scale == 4.0
-    assert check_scale(MAX_INPUT_SCALE) == 4.0  # the card's range is data.scale's
+    assert check_scale(4) == 4.0  # the card's range is data.scale's
     with pytest.raises(PixelwiseError):
-        check_scale(MAX_INPUT_SCALE + 0.01)
+        check_scale(4.01)
 
 
 @pytest.fixture(scope="module")

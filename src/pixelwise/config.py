@@ -36,6 +36,9 @@ from pixelwise.options import (
 WEIGHT_METHODS: tuple[str, ...] = ("median_frequency", "inverse", "inverse_sqrt")
 """Class weights computed from the training split (see :mod:`pixelwise.data.stats`)."""
 
+WORKING_SCALE = Number(minimum=0, maximum=4, exclusive_minimum=True)
+"""The working-resolution factors a run (``data.scale``) and a model card accept."""
+
 DATA_COMMANDS = ("train", "evaluate", "inspect")
 """Commands that take the data flags."""
 
@@ -141,7 +144,7 @@ class DataSection:
     )
     scale: float = option(
         1.0,
-        kind=Number(minimum=0, maximum=4, exclusive_minimum=True),
+        kind=WORKING_SCALE,
         metavar="F",
         help="working resolution: train on images resized by F; predictions are still "
         "made at full size",

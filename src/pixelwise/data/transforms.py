@@ -9,13 +9,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from pixelwise.config import WORKING_SCALE
 from pixelwise.data.base import SegmentationDataset
+from pixelwise.options import checked
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 import albumentations as A
 import cv2
-
-from pixelwise.errors import PixelwiseError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -52,10 +52,8 @@ class Normalization:
 
 
 def check_scale(scale: float) -> float:
-    """A working-resolution factor must lie in (0, 4]; returns it as a float."""
-    if not 0 < scale <= 4:
-        raise PixelwiseError(f"data.scale must be in (0, 4], got {scale!r}")
-    return float(scale)
+    """A working-resolution factor (see :data:`pixelwise.config.WORKING_SCALE`), as a float."""
+    return checked(WORKING_SCALE, scale, "data.scale")
 
 
 def scaled_size(height: int, width: int, scale: float) -> tuple[int, int]:

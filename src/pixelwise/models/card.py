@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from pixelwise import __version__
+from pixelwise.config import WORKING_SCALE
 from pixelwise.data.base import DatasetInfo
 from pixelwise.data.transforms import Normalization
 from pixelwise.errors import PixelwiseError
@@ -38,7 +39,6 @@ from pixelwise.models.registry import build_model
 from pixelwise.models.weights_file import Shape, check_fit, read_shapes, shapes
 
 FORMAT = "pixelwise-model"
-MAX_INPUT_SCALE = 4.0  # the range of data.scale: (0, 4] (pixelwise.data.transforms.check_scale)
 INTERFACE = {"num_classes": "classes", "in_channels": "channels"}  # architecture key -> card key
 
 
@@ -136,10 +136,13 @@ def _normalization(raw: object, channels: int) -> Normalization:
 
 
 def _input_scale(value: object) -> float:
-    """``value`` as a float if it is a number in ``(0, MAX_INPUT_SCALE]``."""
-    if not (_is_finite_number(value) and 0 < value <= MAX_INPUT_SCALE):
-        raise ValueError(f"input_scale must be a number in (0, {MAX_INPUT_SCALE:g}], got {value!r}")
-    return float(value)
+    """``value`` as a float if it is a working scale that a run accepts (``data.scale``)."""
+    if isinstance(value, str):
+        raise ValueError(f"input_scale must be {WORKING_SCALE.accepts}, got {value!r}")
+    try:
+        return WORKING_SCALE.check(value)
+    except ValueError:
+        raise ValueError(f"input_scale must be {WORKING_SCALE.accepts}, got {value!r}") from None
 
 
 def check_weights(card: ModelCard, config: Path, weights: Path) -> None:
