@@ -15,7 +15,7 @@ stay outside the graph, in the card, so every backend shares them.
 The runtimes are optional extras: ``pixelwise[onnx]`` and ``pixelwise[openvino]``.
 """
 
-from pixelwise.export.exporter import Calibration, export_model
+from pixelwise.export.exporter import Calibration, check_options, export_model
 from pixelwise.export.record import FORMATS
 
-__all__ = ["FORMATS", "Calibration", "export_model"]
+__all__ = ["FORMATS", "Calibration", "check_options", "export_model"]

@@ -163,10 +163,9 @@ def _first_violation(err: Exception) -> str:
 def capture(model: nn.Module, shape: InputShape) -> ExportedProgram:
     """Trace ``model`` (put in eval mode) into a graph for inputs of ``shape``.
 
-    Facts about sizes that hold for every accepted size but that the tracer cannot
-    prove stay in the graph as run-time checks instead of failing the trace. An
-    architecture whose graph cannot keep H and W free is a user error asking for
-    ``--static-size``.
+    Any assumption about H and W that the trace would need beyond ``shape`` (a branch
+    on a size, say) fails the capture rather than being kept silently: an architecture
+    whose graph cannot keep H and W free is a user error asking for ``--static-size``.
     """
     name = getattr(model, "config", {}).get("name", type(model).__name__)
     with quiet("torch.export", "torch._export", "torch.fx", "torch._dynamo"):
@@ -176,7 +175,6 @@ def capture(model: nn.Module, shape: InputShape) -> ExportedProgram:
                 (shape.example(),),
                 dynamic_shapes=shape.dynamic_shapes(),
                 strict=False,
-                prefer_deferred_runtime_asserts_over_guards=True,
             )
         except torch._dynamo.exc.UserError as err:
             if shape.static_size is not None or "Constraints violated" not in str(err):

@@ -18,6 +18,7 @@ from torch.export import ExportedProgram
 from pixelwise.data.transforms import scaled_size
 from pixelwise.errors import PixelwiseError
 from pixelwise.export.capture import InputShape, capture
+from pixelwise.export.extras import require
 from pixelwise.export.folder import check_destination, write_exported
 from pixelwise.export.onnx import DEFAULT_OPSET, to_onnx
 from pixelwise.export.openvino import read_onnx, write_ir
@@ -42,9 +43,26 @@ class Calibration:
     source: dict[str, Any] = field(default_factory=dict)
 
 
-def _check_options(
-    format: str, opset: int, static_size: tuple[int, int] | None, int8: bool
+# the optional packages each format needs, beyond PyTorch
+FORMAT_REQUIREMENTS = {
+    "onnx": ("onnxscript",),
+    "torchscript": (),
+    "openvino": ("onnxscript", "openvino"),
+}
+
+
+def check_options(
+    format: str,
+    out: Path,
+    source: Path,
+    opset: int = DEFAULT_OPSET,
+    static_size: tuple[int, int] | None = None,
+    int8: bool = False,
 ) -> None:
+    """Every check :func:`export_model` makes before it starts: a user error if one fails.
+
+    Callers that prepare something costly first (calibration images) call it before.
+    """
     check_format(format)
     if opset not in OPSETS:
         raise PixelwiseError(f"--opset must be {OPSETS.start} to {OPSETS.stop - 1}, got {opset}")
@@ -54,6 +72,11 @@ def _check_options(
         raise PixelwiseError(
             f"--int8 quantises ONNX graphs; use it with --format onnx, not {format}"
         )
+    for module in FORMAT_REQUIREMENTS[format]:
+        require(module, f"{format} export")
+    if int8:
+        require("onnxruntime", "INT8 quantisation")
+    check_destination(out, source)
 
 
 def _graph_writer(
@@ -94,8 +117,7 @@ def export_model(
     an INT8 ONNX graph. Everything is checked before anything is written.
     """
     out = Path(out)
-    _check_options(format, opset, static_size, calibration is not None)
-    check_destination(out, Path(source))
+    check_options(format, out, Path(source), opset, static_size, calibration is not None)
     if static_size is not None:
         static_size = scaled_size(*static_size, card.input_scale)
     shape = InputShape.of(model, card.info.channels, static_size)

@@ -4,10 +4,9 @@ Tracing (``torch.jit.trace``) would fix every size computed in Python to the exa
 The graph of :func:`~pixelwise.export.capture.capture` keeps those computations as
 graph nodes, so scripting it keeps H and W free: its ATen operators are called through
 their overload packets (which TorchScript resolves), ``torch.sym_min``/``sym_max``
-become ``min``/``max``, and the input-checking and pytree wrappers of
-``ExportedProgram.module()`` are dropped. So are the run-time size assertions the
-capture keeps (facts such as "a feature map is more than one pixel high" that hold for
-every size the graph accepts): the runner checks the sizes itself.
+become ``min``/``max``, and the input checks and pytree wrappers of
+``ExportedProgram.module()`` are dropped, as are assertion nodes (on dtypes, say), which
+TorchScript cannot express: the runner checks sizes itself.
 """
 
 from __future__ import annotations
@@ -62,7 +61,8 @@ class TorchScriptRunner(GraphRunner):
         super().__init__(shape)
         if isinstance(module, Path):
             try:
-                module = torch.jit.load(str(module), map_location="cpu")
+                with quiet("torch.jit"):  # PyTorch deprecates TorchScript in favour of export
+                    module = torch.jit.load(str(module), map_location="cpu")
             except (RuntimeError, ValueError) as err:
                 first = str(err).strip().splitlines()[0]
                 raise PixelwiseError(f"cannot load '{module}': {first}") from None

@@ -92,6 +92,12 @@ class Fusion(nn.Module):
         return decoder + skip
 
 
+def exporting() -> bool:
+    """Whether ``torch.export`` is tracing the model now (never, on PyTorch without the flag)."""
+    flag = getattr(torch.compiler, "is_exporting", None)
+    return bool(flag is not None and flag())
+
+
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     """Zero-pad ``(N, C, H, W)`` on the bottom and right so H and W divide by ``multiple``.
 

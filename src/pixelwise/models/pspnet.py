@@ -10,7 +10,7 @@ bilinearly to the input size. Pooling is adaptive, so nothing is padded.
 
 Exporters turn adaptive pooling into fixed windows sized for the example input, which
 gives wrong context at any other size. While a model is being exported
-(``torch.compiler.is_exporting()``) each grid is therefore computed as two matrix
+(:func:`~pixelwise.models.blocks.exporting`) each grid is therefore computed as two matrix
 products with averaging matrices built from H and W (:func:`pool_by_matrices`);
 eager PyTorch keeps ``F.adaptive_avg_pool2d``.
 """
@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pixelwise.models.blocks import ConvNormAct, resize
+from pixelwise.models.blocks import ConvNormAct, exporting, resize
 from pixelwise.models.encoders import build_encoder
 from pixelwise.models.registry import register
 
@@ -47,7 +47,8 @@ def pool_by_matrices(x: torch.Tensor, bins: int) -> torch.Tensor:
     """
     height, width = x.shape[-2:]
     rows, columns = averaging_matrix(height, bins, x), averaging_matrix(width, bins, x)
-    return rows @ x @ columns.T
+    # one einsum, not two matmuls: their reshapes would tie the graph to the example's size
+    return torch.einsum("ih,nchw,jw->ncij", rows, x, columns)
 
 
 class AdaptiveAvgPool(nn.Module):
@@ -58,7 +59,7 @@ class AdaptiveAvgPool(nn.Module):
         self.bins = bins
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.compiler.is_exporting():
+        if exporting():
             return pool_by_matrices(x, self.bins)
         return F.adaptive_avg_pool2d(x, self.bins)
 

@@ -16,7 +16,7 @@ Fixed variants change the channel count with a 1×1 convolution after upsampling
 (before, for ``unpool``, whose indices belong to the pooled map's channels).
 
 ONNX has no max-unpooling that follows sizes known only at run time, so while a model
-is being exported (``torch.compiler.is_exporting()``) ``unpool`` is written as a
+is being exported (:func:`~pixelwise.models.blocks.exporting`) ``unpool`` is written as a
 scatter (:func:`unpool_by_scatter`), which every exporter and runtime expresses at any
 size; eager PyTorch keeps ``F.max_unpool2d``. Both give the same values.
 """
@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pixelwise.errors import PixelwiseError
-from pixelwise.models.blocks import check_choice
+from pixelwise.models.blocks import check_choice, exporting
 
 UPSAMPLE_MODES = (
     "nearest",
@@ -77,7 +77,7 @@ def max_unpool2d(
 
     ``(N, C, h, w) -> (N, C, s·h, s·w)``, or ``output_size`` ``(H, W)`` when given.
     """
-    if not torch.compiler.is_exporting():
+    if not exporting():
         return F.max_unpool2d(x, indices, scale, output_size=output_size)
     size = output_size or (x.shape[-2] * scale, x.shape[-1] * scale)
     return unpool_by_scatter(x, indices, (size[0], size[1]))
