@@ -21,34 +21,17 @@ from pixelwise.export import export_model
 from pixelwise.export.capture import InputShape, capture
 from pixelwise.export.extras import require
 from pixelwise.inference.parity import compare_logits
-from pixelwise.models.saving import ModelCard, read_card, save_model
+from pixelwise.models.saving import ModelCard, read_card
 
 pytest.importorskip(
     "onnxruntime", reason="onnxruntime not installed (pip install 'pixelwise[onnx]')"
 )
 pytest.importorskip("onnxscript", reason="onnxscript not installed (pip install 'pixelwise[onnx]')")
 
-CLASSES = ("background", "circle", "square", "triangle")
-
-
-def tiny_card(model: nn.Module, scale: float = 0.5) -> ModelCard:
-    info = DatasetInfo(CLASSES, default_colours(len(CLASSES)))
-    return ModelCard(model.config, info, Normalization.default(3), input_scale=scale)
-
 
 @pytest.fixture(scope="module")
-def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny U-Net for the synthetic shapes' classes, trained at half resolution."""
-    torch.manual_seed(0)
-    model = pixelwise.build_model("unet", len(CLASSES), base_width=4, depth=2)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.5, 0.5)
-                module.running_var.uniform_(0.5, 2.0)
-    folder = tmp_path_factory.mktemp("saved") / "model"
-    save_model(folder, model.eval(), tiny_card(model))
-    return folder
+def saved(tiny_saved_model: Path) -> Path:
+    return tiny_saved_model
 
 
 @pytest.fixture(scope="module")

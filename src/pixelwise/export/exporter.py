@@ -27,7 +27,7 @@ from pixelwise.export.record import ExportRecord, check_format
 from pixelwise.export.torchscript import to_torchscript
 from pixelwise.models.saving import ModelCard
 
-OPSETS = range(17, 24)
+OPSETS = range(18, 24)  # the torch.export-based exporter writes opset 18 and later
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,9 @@ def to_onnx(program: ExportedProgram, opset: int = DEFAULT_OPSET) -> bytes:
             optimize=True,
             verbose=False,
         )
+    made = next(o.version for o in exported.model_proto.opset_import if o.domain in ("", "ai.onnx"))
+    if made != opset:
+        raise PixelwiseError(f"the ONNX exporter wrote opset {made}, not the {opset} asked for")
     return exported.model_proto.SerializeToString()
 
 
