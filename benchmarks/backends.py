@@ -13,7 +13,7 @@ names it (its INT8 export joins its comparison with ``--camvid-int8``).
 For each model, :func:`pixelwise.api.bench` predicts one seeded random S×S image on
 every backend in one process: interleaved rounds in alternating order, medians, the
 ratio to eager PyTorch taken within each round, and each backend's logits checked
-against eager's. Prints one table per model and writes JSON (atomically).
+against eager's. Prints one table per model and writes JSON (atomically) after each.
 """
 
 from __future__ import annotations
@@ -61,7 +61,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--size", type=int, default=512, help="image side (default 512)")
     parser.add_argument("--threads", type=int, default=2, help="threads per backend (default 2)")
     parser.add_argument("--repeats", type=int, default=10, help="interleaved rounds (default 10)")
-    parser.add_argument("--models", help=f"comma-separated, of: {', '.join(MODELS)} (default all)")
+    parser.add_argument(
+        "--models", help=f"comma-separated, of: {', '.join(MODELS)} (default all; '' for none)"
+    )
     parser.add_argument("--camvid", type=Path, help="the camvid-cpu run or model folder")
     parser.add_argument("--camvid-int8", type=Path, help="its INT8 ONNX export, timed beside it")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output file")
@@ -70,9 +72,16 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    names = args.models.split(",") if args.models else list(MODELS)
+    names = list(MODELS) if args.models is None else [n for n in args.models.split(",") if n]
     size = (args.size, args.size)
-    results = {}
+    results: dict[str, list[dict]] = {}
+    payload = {
+        "size": list(size),
+        "repeats": args.repeats,
+        "backends": installed_backends(),
+        "camvid_model": str(args.camvid) if args.camvid else None,
+        "models": results,
+    }
     with tempfile.TemporaryDirectory() as folder:
         paths = {name: save_random_model(Path(folder) / name, MODELS[name]) for name in names}
         if args.camvid is not None:
@@ -83,16 +92,7 @@ def main() -> None:
             print(f"\n{name} at {args.size}x{args.size}, {args.threads} threads")
             print(timing_table(rows))
             results[name] = [row.to_dict() for row in rows]
-    save_results(
-        args.out,
-        {
-            "size": list(size),
-            "repeats": args.repeats,
-            "backends": installed_backends(),
-            "camvid_model": str(args.camvid) if args.camvid else None,
-            "models": results,
-        },
-    )
+            save_results(args.out, payload)  # after each model, so a stopped run keeps its rows
 
 
 if __name__ == "__main__":
