@@ -122,7 +122,9 @@ class InputShape:
         )
 
     @classmethod
-    def of(cls, model: nn.Module, channels: int, static_size: tuple[int, int] | None = None):
+    def of(
+        cls, model: nn.Module, channels: int, static_size: tuple[int, int] | None = None
+    ) -> InputShape:
         """The shape for ``model``: its ``multiple`` attribute (if any) and ``static_size``."""
         return cls(channels, static_size, multiple=int(getattr(model, "multiple", 1)))
 

@@ -40,7 +40,7 @@ def calibration_inputs(
     order = np.random.default_rng(seed).permutation(len(dataset))[:count]
     segmenter = Segmenter(model, card, device="cpu")
     recorder = _Recorder(card.info.num_classes)
-    segmenter.backend = recorder
+    segmenter.backend = recorder  # the Segmenter's own preparation, the network skipped
     for index in tqdm(order.tolist(), desc="calibration images", disable=not progress):
         image, _ = dataset[index]
         segmenter.logits(image)
