@@ -1,4 +1,4 @@
-"""The workflows behind the CLI, as plain functions: train, evaluate, predict."""
+"""The workflows behind the CLI, as plain functions: train, evaluate, predict, export, bench."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
 from pixelwise.classical.training import fit_classical
@@ -15,10 +16,14 @@ from pixelwise.config import DataSection, RunConfig
 from pixelwise.data.io import list_images, write_png_atomic
 from pixelwise.data.registry import load_split
 from pixelwise.errors import PixelwiseError
+from pixelwise.export.onnx import DEFAULT_OPSET
+from pixelwise.inference.backends import check_backend, installed_backends, load_runnable
+from pixelwise.inference.benchmark import REFERENCE, BackendTiming, compare_backends, segmenter_on
+from pixelwise.inference.calibration import calibration_inputs
 from pixelwise.inference.evaluate import EvaluationOptions, evaluate, write_metrics
 from pixelwise.inference.segmenter import Segmenter
 from pixelwise.metrics import SegmentationScores
-from pixelwise.models.saving import resolve_model_dir
+from pixelwise.models.saving import load_model, resolve_model_dir
 from pixelwise.report.overlay import overlay
 from pixelwise.rundir import RunDir
 
@@ -90,6 +95,7 @@ def evaluate_model(
     check: bool = True,
     options: EvaluationOptions | None = None,
     oracle: bool = False,
+    backend: str | None = None,
 ) -> Evaluation:
     """Score a saved model (or a run's model) on ``split`` of ``data``.
 
@@ -100,10 +106,11 @@ def evaluate_model(
     For a classical method, ``metrics.json["mapping"]`` says how its ids became classes.
     ``oracle`` (classical methods only) remaps them one-to-one on the scored data itself
     (Hungarian): an upper bound, labelled as an oracle, by default in ``eval-<split>-oracle``.
+    ``backend`` runs a network or exported graph (see :mod:`pixelwise.inference.backends`).
     """
     if out is not None and Path(out).exists() and not Path(out).is_dir():
         raise PixelwiseError(f"--out '{out}' is a file; evaluate writes a folder there")
-    segmenter = Segmenter.load(model_path)
+    segmenter = Segmenter.load(model_path, backend=backend)
     dataset = load_split(data, split, check=check)
     if oracle:
         segmenter = segmenter.with_oracle_mapping(dataset, progress)
@@ -143,14 +150,15 @@ def predict_files(
     with_overlay: bool = False,
     progress: bool = True,
     save_quantized: bool = False,
+    backend: str | None = None,
 ) -> list[Path]:
     """Write ``<stem>.png`` per image: uint8 class indices at the input's H×W.
 
     With ``with_overlay`` also ``<stem>_overlay.png``; with ``save_quantized`` (k-means
     only) also ``<stem>_quantized.png``, each pixel in its cluster's colour. Returns the
-    label PNG paths.
+    label PNG paths. ``backend`` runs a network or exported graph.
     """
-    segmenter = Segmenter.load(model_path)
+    segmenter = Segmenter.load(model_path, backend=backend)
     quantize = _quantizer(segmenter, model_path) if save_quantized else None
     files = list_images(inputs)
     _unique_stems(files)
@@ -168,3 +176,64 @@ def predict_files(
         if quantize is not None:
             write_png_atomic(Path(out) / f"{file.stem}_quantized.png", quantize(image))
     return written
+
+
+def export_model(
+    model_path: str | Path,
+    out: str | Path,
+    format: str,
+    opset: int = DEFAULT_OPSET,
+    static_size: tuple[int, int] | None = None,
+    calibrate_on: DataSection | None = None,
+    calibration_images: int = 64,
+    seed: int = 0,
+    progress: bool = True,
+) -> Path:
+    """Export a saved model (or a run's) to the folder ``out`` as ``format``.
+
+    With ``calibrate_on``, an INT8 ONNX graph calibrated on ``calibration_images`` images
+    drawn (seeded) from that data's training split.
+    """
+    from pixelwise.export import Calibration, check_options
+    from pixelwise.export import export_model as write_export
+
+    source_dir = resolve_model_dir(model_path)
+    int8 = calibrate_on is not None
+    check_options(format, Path(out), source_dir, opset, static_size, int8)
+    model, card = load_model(model_path)
+    calibration = None
+    if calibrate_on is not None:
+        split = calibrate_on.train_split
+        dataset = load_split(calibrate_on, split, check=False)
+        inputs = calibration_inputs(model, card, dataset, calibration_images, seed, progress)
+        source = {"data": calibrate_on.name, "split": split, "images": len(inputs), "seed": seed}
+        calibration = Calibration(inputs, source)
+    return write_export(model, card, out, format, source_dir, opset, static_size, calibration)
+
+
+def bench(
+    model_path: str | Path,
+    size: tuple[int, int] = (512, 512),
+    threads: int | None = None,
+    repeats: int = 10,
+    backends: Sequence[str] | None = None,
+    exported: Sequence[str | Path] = (),
+    image: np.ndarray | None = None,
+) -> list[BackendTiming]:
+    """Time a saved model on each backend (default: every installed one) side by side.
+
+    ``exported`` folders join the comparison on their own backends. The input is
+    ``image`` or a seeded random ``size`` image; ``threads`` sets PyTorch's, ONNX
+    Runtime's and OpenVINO's thread counts.
+    """
+    if threads is not None:
+        torch.set_num_threads(threads)
+    names = [REFERENCE, *(b for b in backends or installed_backends() if b != REFERENCE)]
+    segmenters = {name: segmenter_on(model_path, check_backend(name), threads) for name in names}
+    for folder in exported:
+        runner, card = load_runnable(folder, threads=threads)
+        segmenters[f"{runner.name} [{Path(folder).name}]"] = Segmenter(runner, card, "cpu")
+    if image is None:
+        channels = segmenters[REFERENCE].info.channels
+        image = np.random.default_rng(0).integers(0, 256, (*size, channels), dtype=np.uint8)
+    return compare_backends(segmenters, image, repeats)

@@ -139,7 +139,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     split = args.split or ("all" if data.name == "folder" else data.val_split)
     options = _evaluation_options(args)
     evaluation = evaluate_model(
-        args.model_dir, data, split, out=args.out, options=options, oracle=args.oracle_mapping
+        args.model_dir,
+        data,
+        split,
+        out=args.out,
+        options=options,
+        oracle=args.oracle_mapping,
+        backend=args.backend,
     )
     if args.oracle_mapping:
         print(ORACLE_MAPPING)
@@ -159,9 +165,149 @@ def cmd_predict(args: argparse.Namespace) -> int:
         args.out,
         with_overlay=args.overlay,
         save_quantized=args.save_quantized,
+        backend=args.backend,
     )
     print(f"wrote {len(written)} label PNG(s) to {args.out}")
     return 0
+
+
+def _backend_flag(parser: argparse.ArgumentParser) -> None:
+    from pixelwise.inference.backends import BACKENDS
+
+    parser.add_argument(
+        "--backend",
+        metavar="NAME",
+        help=f"what runs the network: {', '.join(BACKENDS)} (default: torch; an exported "
+        "folder: its format's runtime)",
+    )
+
+
+def _calibration_data(args: argparse.Namespace):
+    """``--calibrate-on``: a run directory or YAML run config (its data section), or a
+    dataset name with ``--data-root``; None without it."""
+    from pixelwise.config import DataSection, load_config
+
+    if args.calibrate_on is None:
+        if args.int8:
+            raise PixelwiseError("--int8 needs --calibrate-on DATA (calibration images)")
+        return None
+    if not args.int8:
+        raise PixelwiseError("--calibrate-on applies to --int8 exports")
+    source = Path(args.calibrate_on)
+    if (source / "config.yaml").is_file():
+        return load_config(source / "config.yaml").data
+    if source.suffix in (".yaml", ".yml"):
+        return load_config(source).data
+    return DataSection(name=args.calibrate_on, root=args.data_root)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from pixelwise.api import export_model
+
+    out = export_model(
+        args.model_dir,
+        args.out,
+        args.format,
+        opset=args.opset,
+        static_size=tuple(args.static_size) if args.static_size else None,
+        calibrate_on=_calibration_data(args),
+        calibration_images=args.calibration_images,
+        seed=args.seed,
+    )
+    int8 = " (INT8)" if args.int8 else ""
+    print(f"exported {args.model_dir} as {args.format}{int8} to {out}")
+    return 0
+
+
+def _export_parser(commands: argparse._SubParsersAction) -> None:
+    from pixelwise.export.capture import MIN_SIDE
+    from pixelwise.export.onnx import DEFAULT_OPSET
+    from pixelwise.export.record import FORMATS
+
+    export = commands.add_parser(
+        "export",
+        help="write a model as an ONNX, TorchScript or OpenVINO graph with its config.json; "
+        "load, predict and evaluate take the folder like a model folder",
+    )
+    export.add_argument("model_dir", metavar="RUN_OR_MODEL_DIR")
+    export.add_argument("--format", required=True, choices=FORMATS)
+    export.add_argument("--out", required=True, help="new folder for the exported model")
+    export.add_argument(
+        "--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})"
+    )
+    export.add_argument(
+        "--static-size",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        help="fix the graph to images of H×W pixels (default: free batch, height and width, "
+        f"at least {MIN_SIDE} pixels a side at the working scale)",
+    )
+    export.add_argument("--int8", action="store_true", help="ONNX only: static INT8 quantisation")
+    export.add_argument(
+        "--calibrate-on",
+        metavar="DATA",
+        help="--int8 calibration images from the training split of: a run directory or "
+        "YAML run config (its data), or a dataset name with --data-root",
+    )
+    export.add_argument("--data-root", help="dataset folder for --calibrate-on NAME")
+    export.add_argument(
+        "--calibration-images",
+        type=int,
+        default=64,
+        metavar="N",
+        help="images drawn for calibration (default 64)",
+    )
+    export.add_argument("--seed", type=int, default=0, help="which images are drawn")
+    export.set_defaults(handler=cmd_export)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from pixelwise.api import bench
+    from pixelwise.data.io import read_image
+    from pixelwise.inference.benchmark import timing_table
+
+    image = read_image(args.image) if args.image else None
+    rows = bench(
+        args.model_dir,
+        size=tuple(args.size),
+        threads=args.threads,
+        repeats=args.repeats,
+        backends=args.backends.split(",") if args.backends else None,
+        exported=args.exported,
+        image=image,
+    )
+    print(timing_table(rows))
+    return 0
+
+
+def _bench_parser(commands: argparse._SubParsersAction) -> None:
+    bench = commands.add_parser(
+        "bench",
+        help="time a model on every installed backend side by side and check each against "
+        "eager PyTorch",
+    )
+    bench.add_argument("model_dir", metavar="RUN_OR_MODEL_DIR")
+    bench.add_argument(
+        "--size",
+        type=int,
+        nargs=2,
+        default=[512, 512],
+        metavar=("H", "W"),
+        help="random input image size (default 512 512)",
+    )
+    bench.add_argument("--image", help="time this image instead of a random one")
+    bench.add_argument("--threads", type=int, help="threads of every backend")
+    bench.add_argument("--repeats", type=int, default=10, help="interleaved rounds (default 10)")
+    bench.add_argument("--backends", metavar="A,B", help="backends (default: all installed)")
+    bench.add_argument(
+        "--exported",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also time this exported folder on its own backend (repeatable)",
+    )
+    bench.set_defaults(handler=cmd_bench)
 
 
 def cmd_data_inspect(args: argparse.Namespace) -> int:
@@ -332,6 +478,7 @@ def _evaluate_parser(commands: argparse._SubParsersAction) -> None:
         help="object-level scores of connected components: class names or indices, "
         "comma separated (default: every class)",
     )  # fmt: skip
+    _backend_flag(evaluate)
     evaluate.set_defaults(handler=cmd_evaluate)
 
 
@@ -346,7 +493,10 @@ def _predict_parser(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="kmeans only: also write <stem>_quantized.png, each pixel in its cluster's colour",
     )
+    _backend_flag(predict)
     predict.set_defaults(handler=cmd_predict)
+    _export_parser(commands)
+    _bench_parser(commands)
 
 
 def _model_parsers(commands: argparse._SubParsersAction) -> None:

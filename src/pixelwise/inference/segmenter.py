@@ -15,8 +15,10 @@ from pixelwise.data.base import DatasetInfo, SegmentationDataset
 from pixelwise.data.io import read_image
 from pixelwise.data.transforms import rescale_image
 from pixelwise.errors import PixelwiseError
+from pixelwise.export.runtime import GraphRunner
+from pixelwise.inference.backends import Backend, eager_backend, load_runnable
 from pixelwise.metrics.inputs import predicted_labels
-from pixelwise.models.saving import Card, load_saved
+from pixelwise.models.saving import Card
 
 if TYPE_CHECKING:
     from pixelwise.classical import ClassicalMethod
@@ -47,32 +49,50 @@ def as_channels(image: np.ndarray, channels: int) -> np.ndarray:
 class Segmenter:
     """Predict per-pixel class labels for images of any size.
 
-    It wraps a network (``model``, with :meth:`logits`) or a fitted classical method
-    (``method``, labels only). ``predict`` takes a path, a PIL image or a uint8 array
-    ``(H, W[, C])`` and returns ``(H, W)`` labels: uint8 when there are at most 256
-    classes, else int32.
+    It wraps a network (``model``, with :meth:`logits`), an exported graph's runner, or
+    a fitted classical method (``method``, labels only). ``predict`` takes a path, a PIL
+    image or a uint8 array ``(H, W[, C])`` and returns ``(H, W)`` labels: uint8 when
+    there are at most 256 classes, else int32.
+
+    ``backend`` (see :mod:`pixelwise.inference.backends`) runs a network: ``torch`` by
+    default; an exported graph's runner is its own backend.
     """
 
     def __init__(
         self,
-        model: nn.Module | ClassicalMethod,
+        model: nn.Module | GraphRunner | ClassicalMethod,
         card: Card,
         device: str | torch.device | None = None,
+        backend: str | None = None,
     ):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.card = card
         self.method: ClassicalMethod | None = None
         self.model: nn.Module | None = None
+        self.backend: Backend | None = None
         if isinstance(model, nn.Module):
             self.model = model.to(self.device).eval()
+            self.backend = eager_backend(backend or "torch", self.model, card.info.channels)
+        elif isinstance(model, GraphRunner):
+            if backend not in (None, model.name):
+                raise PixelwiseError(f"this exported graph runs on {model.name}, not {backend}")
+            self.backend = model
+        elif backend is not None:
+            raise PixelwiseError(f"backend {backend!r} runs networks; this is a classical method")
         else:
             self.method = model
 
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device | None = None) -> Segmenter:
-        """Load a saved-model folder or a run directory (a network or a classical method)."""
-        model, card = load_saved(path)
-        return cls(model, card, device)
+    def load(
+        cls,
+        path: str | Path,
+        device: str | torch.device | None = None,
+        backend: str | None = None,
+    ) -> Segmenter:
+        """Load a saved-model folder, a run directory (a network or a classical method) or
+        an exported folder, to run on ``backend``."""
+        model, card = load_runnable(path, backend)
+        return cls(model, card, device, backend)
 
     def with_oracle_mapping(self, dataset: SegmentationDataset, progress: bool = True) -> Segmenter:
         """A classical method's ids remapped one-to-one on ``dataset`` (an oracle; see
@@ -103,12 +123,12 @@ class Segmenter:
         A model trained at a working scale sees the image resized by it; its scores are
         resized back to the image's ``H × W`` bilinearly.
         """
-        if self.model is None:
+        if self.backend is None:
             raise PixelwiseError("a classical method gives class labels, not class scores")
         pixels = self.to_array(image)
         scale = self.card.input_scale
         x = self.card.normalization.to_tensor(rescale_image(pixels, scale))
-        scores = self.model(x[None].to(self.device)).float()
+        scores = self.backend(x[None].to(self.device)).float()
         if scale != 1:
             scores = F.interpolate(
                 scores, size=pixels.shape[:2], mode="bilinear", align_corners=False
@@ -129,6 +149,9 @@ class Segmenter:
         return labels.astype(np.uint8 if self.info.num_classes <= 256 else np.int32)
 
 
-def load(path: str | Path, device: str | torch.device | None = None) -> Segmenter:
-    """Load a saved model (or the model of a run directory) as a :class:`Segmenter`."""
-    return Segmenter.load(path, device)
+def load(
+    path: str | Path, device: str | torch.device | None = None, backend: str | None = None
+) -> Segmenter:
+    """Load a saved model (or the model of a run directory, or an exported folder) as a
+    :class:`Segmenter` running on ``backend``."""
+    return Segmenter.load(path, device, backend)

@@ -93,13 +93,20 @@ class Fusion(nn.Module):
         return decoder + skip
 
 
+def exporting() -> bool:
+    """Whether ``torch.export`` is tracing the model now (never, on PyTorch without the flag)."""
+    flag = getattr(torch.compiler, "is_exporting", None)
+    return bool(flag is not None and flag())
+
+
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Zero-pad ``(N, C, H, W)`` on the bottom and right so H and W divide by ``multiple``."""
+    """Zero-pad ``(N, C, H, W)`` on the bottom and right so H and W divide by ``multiple``.
+
+    It pads by zero pixels rather than branching when nothing is needed, so that an
+    exported graph keeps H and W free instead of fixing whether they divide.
+    """
     h, w = x.shape[-2:]
-    pad_h, pad_w = -h % multiple, -w % multiple
-    if pad_h == 0 and pad_w == 0:
-        return x
-    return F.pad(x, (0, pad_w, 0, pad_h))
+    return F.pad(x, (0, -w % multiple, 0, -h % multiple))
 
 
 def crop_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

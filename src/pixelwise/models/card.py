@@ -53,20 +53,25 @@ class ModelCard:
 
     ``input_scale`` is the working resolution the model was trained at: inputs are
     resized by it before the model, and class scores resized back to the input's size.
+    ``export`` is the record of an exported graph (see :mod:`pixelwise.export.record`),
+    None for a model saved with its weights.
     """
 
     architecture: dict
     info: DatasetInfo
     normalization: Normalization
     input_scale: float = 1.0
+    export: dict | None = None
 
     def to_dict(self) -> dict:
+        exported = {} if self.export is None else {"export": self.export}
         return {
             **header(),
             "architecture": self.architecture,
             **self.info.to_dict(),
             "normalization": self.normalization.to_dict(),
             "input_scale": self.input_scale,
+            **exported,
         }
 
     @classmethod
@@ -78,6 +83,7 @@ class ModelCard:
             info,
             _normalization(d["normalization"], info.channels),
             _input_scale(d.get("input_scale", 1.0)),
+            d.get("export"),
         )
 
 

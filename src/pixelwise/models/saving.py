@@ -5,6 +5,10 @@ classes and the normalisation. A fitted classical method (:mod:`pixelwise.classi
 saves as a folder with ``config.json`` alone: its ``classical`` key holds the method,
 its parameters and what it learned.
 
+An exported model (:mod:`pixelwise.export`) is a folder with the same card plus an
+``export`` record, and a graph file instead of the weights; :func:`read_any_card` reads
+its card, and :mod:`pixelwise.inference` runs its graph.
+
 Loading never unpickles: the card is checked against the weights file's header, the
 architecture is rebuilt from ``config.json`` and the weights come from safetensors; a
 classical method is rebuilt from its JSON.
@@ -60,25 +64,26 @@ def save_classical(folder: str | Path, method: ClassicalMethod, info: DatasetInf
     return write_folder_atomic(Path(folder), write)
 
 
-def _is_classical(config: Path) -> bool:
-    """Whether ``config`` is a readable JSON object with a ``classical`` key."""
+def _is_weightless(config: Path) -> bool:
+    """Whether ``config`` is a readable JSON object describing a classical method or an
+    exported graph (a ``classical`` or ``export`` key)."""
     try:
         raw = json.loads(config.read_text())
     except (OSError, ValueError):
         return False
-    return isinstance(raw, dict) and "classical" in raw
+    return isinstance(raw, dict) and ("classical" in raw or "export" in raw)
 
 
 def _is_model_dir(candidate: Path) -> bool:
     config = candidate / CONFIG_FILE
-    return config.is_file() and ((candidate / WEIGHTS_FILE).is_file() or _is_classical(config))
+    return config.is_file() and ((candidate / WEIGHTS_FILE).is_file() or _is_weightless(config))
 
 
 def resolve_model_dir(path: str | Path) -> Path:
     """A saved-model folder itself, or a run directory holding one in ``model/``.
 
     A saved model is ``config.json`` + ``model.safetensors``, or a ``config.json`` that
-    describes a classical method.
+    describes a classical method or an exported graph.
     """
     path = Path(path)
     for candidate in (path, path / "model"):
@@ -88,7 +93,7 @@ def resolve_model_dir(path: str | Path) -> Path:
         raise PixelwiseError(f"model path not found: '{path}'")
     raise PixelwiseError(
         f"'{path}' is not a saved model or run directory (no {CONFIG_FILE} + {WEIGHTS_FILE}, "
-        f"nor a {CONFIG_FILE} of a classical method)"
+        f"nor a {CONFIG_FILE} of a classical method or an exported graph)"
     )
 
 
@@ -110,11 +115,19 @@ def read_any_card(folder: Path) -> Card:
 
 
 def read_card(folder: Path) -> ModelCard:
-    """A network's card from ``folder/config.json``; a classical method's is a user error."""
+    """The card of a network saved with its weights, from ``folder/config.json``.
+
+    A classical method's or an exported graph's is a user error.
+    """
     card = read_any_card(folder)
     if isinstance(card, ClassicalCard):
         raise PixelwiseError(
             f"'{folder}' holds the classical method {card.method.get('method')!r}, not a network"
+        )
+    if card.export is not None:
+        raise PixelwiseError(
+            f"'{folder}' holds an exported {card.export.get('format')} graph, not the "
+            "model's weights; use the model folder it was exported from"
         )
     return card
 

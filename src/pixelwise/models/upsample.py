@@ -14,6 +14,11 @@ Every variant maps ``(N, in_channels, H, W) -> (N, out_channels, s·H, s·W)``:
 
 Fixed variants change the channel count with a 1×1 convolution after upsampling
 (before, for ``unpool``, whose indices belong to the pooled map's channels).
+
+ONNX has no max-unpooling that follows sizes known only at run time, so while a model
+is being exported (:func:`~pixelwise.models.blocks.exporting`) ``unpool`` is written as a
+scatter (:func:`unpool_by_scatter`), which every exporter and runtime expresses at any
+size; eager PyTorch keeps ``F.max_unpool2d``. Both give the same values.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pixelwise.errors import PixelwiseError
-from pixelwise.models.blocks import check_choice
+from pixelwise.models.blocks import check_choice, exporting
 
 UPSAMPLE_MODES = (
     "nearest",
@@ -42,6 +47,40 @@ def bed_of_nails(x: torch.Tensor, scale: int) -> torch.Tensor:
     out = x.new_zeros(n, c, h * scale, w * scale)
     out[..., ::scale, ::scale] = x
     return out
+
+
+def unpool_by_scatter(
+    x: torch.Tensor, indices: torch.Tensor, output_size: tuple[int, int]
+) -> torch.Tensor:
+    """Max-unpooling as a scatter: ``x, indices (N, C, h, w) -> (N, C, *output_size)``.
+
+    Each value of ``x`` goes to the flat position ``indices`` gives it within its own
+    ``(n, c)`` plane of the output; every other position is zero. That is
+    ``F.max_unpool2d`` element for element whenever no position is written twice, which
+    holds for pooling windows that do not overlap (kernel = stride, as everywhere in
+    pixelwise); where windows overlap, both write the last value.
+    """
+    n, c = x.shape[:2]
+    height, width = output_size
+    planes = x.new_zeros(n, c, height * width)
+    planes = planes.scatter(2, indices.flatten(2), x.flatten(2))
+    return planes.view(n, c, height, width)
+
+
+def max_unpool2d(
+    x: torch.Tensor,
+    indices: torch.Tensor,
+    scale: int,
+    output_size: tuple[int, int] | None = None,
+) -> torch.Tensor:
+    """``F.max_unpool2d(x, indices, scale, output_size=...)``; a scatter while exporting.
+
+    ``(N, C, h, w) -> (N, C, s·h, s·w)``, or ``output_size`` ``(H, W)`` when given.
+    """
+    if not exporting():
+        return F.max_unpool2d(x, indices, scale, output_size=output_size)
+    size = output_size or (x.shape[-2] * scale, x.shape[-1] * scale)
+    return unpool_by_scatter(x, indices, (size[0], size[1]))
 
 
 def bilinear_kernel(channels: int, kernel_size: int) -> torch.Tensor:
@@ -133,7 +172,7 @@ class Upsample(nn.Module):
         if self.mode == "unpool":
             if indices is None:
                 raise ValueError("unpool needs the indices of the max-pooling it reverses")
-            x = F.max_unpool2d(x, indices, self.scale, output_size=output_size)
+            x = max_unpool2d(x, indices, self.scale, output_size)
         elif self.mode == "bed_of_nails":
             x = bed_of_nails(x, self.scale)
         elif self.mode in ("nearest", "bilinear", "bicubic"):

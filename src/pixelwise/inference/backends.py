@@ -1,0 +1,132 @@
+"""Backends: what runs a network inside a :class:`~pixelwise.inference.Segmenter`.
+
+A backend is called with a float32 tensor ``(N, C, H, W)``, already normalised and at
+the working scale, and returns the logits ``(N, K, H, W)`` float32. Pre- and
+post-processing stay in the Segmenter, shared by every backend.
+
+- ``torch``: the model in eager PyTorch;
+- ``torch-channels-last``: the same with weights and inputs in channels-last layout;
+- ``torch-compile``: the model compiled by ``torch.compile`` (the first call compiles);
+- ``onnxruntime``, ``openvino``: the model exported to ONNX (in memory) and run by that
+  runtime (``pip install "pixelwise[onnx]"``, ``"pixelwise[openvino]"``).
+
+An exported folder (:mod:`pixelwise.export`) runs on the backends its format allows:
+ONNX on ``onnxruntime`` or ``openvino``, TorchScript on ``torch``, OpenVINO IR on
+``openvino``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import torch
+from torch import nn
+
+from pixelwise.errors import PixelwiseError
+from pixelwise.export.capture import InputShape, capture
+from pixelwise.export.extras import installed, require
+from pixelwise.export.folder import open_exported
+from pixelwise.export.onnx import OnnxRuntimeRunner, to_onnx
+from pixelwise.export.openvino import OpenVinoRunner, read_onnx
+from pixelwise.export.runtime import GraphRunner
+from pixelwise.models.saving import Card, ModelCard, load_saved, read_any_card, resolve_model_dir
+
+if TYPE_CHECKING:
+    from pixelwise.classical import ClassicalMethod
+
+BACKENDS = ("torch", "torch-channels-last", "torch-compile", "onnxruntime", "openvino")
+# the optional packages each backend needs, for a model that is exported on the fly
+REQUIREMENTS = {
+    "onnxruntime": ("onnxscript", "onnxruntime"),
+    "openvino": ("onnxscript", "openvino"),
+}
+
+
+class Backend(Protocol):
+    """``(N, C, H, W)`` float32 (normalised, working scale) -> ``(N, K, H, W)`` logits."""
+
+    name: str
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+def check_backend(name: str) -> str:
+    """``name`` if it is a backend; else a user error listing them."""
+    if name not in BACKENDS:
+        raise PixelwiseError(f"unknown backend {name!r}; choose from: {', '.join(BACKENDS)}")
+    return name
+
+
+def installed_backends() -> list[str]:
+    """The backends whose optional packages are installed, in :data:`BACKENDS` order."""
+    return [
+        name for name in BACKENDS if all(installed(module) for module in REQUIREMENTS.get(name, ()))
+    ]
+
+
+class TorchBackend:
+    """An ``nn.Module`` run by PyTorch: eager, channels-last, or ``torch.compile``'d.
+
+    Channels-last converts the model's weights in place (their values stay the same).
+    """
+
+    def __init__(self, model: nn.Module, name: str = "torch") -> None:
+        self.name = name
+        self.memory_format = torch.contiguous_format
+        if name == "torch-channels-last":
+            self.memory_format = torch.channels_last
+            model = model.to(memory_format=torch.channels_last)
+        self.run = torch.compile(model) if name == "torch-compile" else model
+
+    @torch.inference_mode()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.run(x.contiguous(memory_format=self.memory_format))
+        return logits.float().contiguous()
+
+
+def eager_backend(
+    name: str, model: nn.Module, channels: int, threads: int | None = None
+) -> Backend:
+    """Backend ``name`` for the eager ``model`` taking ``channels``-channel inputs.
+
+    ``onnxruntime`` and ``openvino`` export the model to ONNX first, in memory (seconds
+    to a minute); ``threads`` limits their threads (PyTorch's are set globally, by
+    ``torch.set_num_threads``).
+    """
+    check_backend(name)
+    if name.startswith("torch"):
+        return TorchBackend(model, name)
+    return export_runner(name, model, channels, threads)
+
+
+def export_runner(
+    name: str, model: nn.Module, channels: int, threads: int | None = None
+) -> GraphRunner:
+    """``model`` exported to ONNX in memory and loaded in runtime ``name`` (``onnxruntime``
+    or ``openvino``) with at most ``threads`` threads (None: the runtime's default)."""
+    for module in REQUIREMENTS[name]:
+        require(module, f"the {name} backend")
+    shape = InputShape.of(model, channels)
+    onnx = to_onnx(capture(model, shape))
+    if name == "onnxruntime":
+        return OnnxRuntimeRunner(onnx, shape, threads)
+    return OpenVinoRunner(read_onnx(onnx), shape, threads)
+
+
+def load_runnable(
+    path: str | Path, backend: str | None = None, threads: int | None = None
+) -> tuple[nn.Module | ClassicalMethod | GraphRunner, Card]:
+    """What a Segmenter runs, with its card, from a model, run or exported folder.
+
+    A saved network comes back as its eager model (the Segmenter builds ``backend``
+    over it), a classical method as itself, an exported graph as its checked runner on
+    ``backend`` (default: its format's own).
+    """
+    folder = resolve_model_dir(path)
+    card = read_any_card(folder)
+    if isinstance(card, ModelCard) and card.export is not None:
+        if backend is not None:
+            check_backend(backend)
+        return open_exported(folder, card, backend, threads), card
+    return load_saved(folder)

@@ -1,0 +1,157 @@
+"""Export and backends through the workflows: predict, evaluate, INT8 calibration, bench."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import pixelwise
+from pixelwise.api import bench, export_model
+from pixelwise.cli import main
+from pixelwise.config import DataSection
+from pixelwise.data.synthetic import SyntheticShapes
+from pixelwise.data.transforms import rescale_image
+from pixelwise.errors import PixelwiseError
+from pixelwise.inference.benchmark import timing_table
+from pixelwise.inference.calibration import calibration_inputs
+from pixelwise.models.saving import load_model
+
+onnx = pytest.importorskip("onnx", reason="onnx not installed (pip install 'pixelwise[onnx]')")
+pytest.importorskip(
+    "onnxruntime", reason="onnxruntime not installed (pip install 'pixelwise[onnx]')"
+)
+pytest.importorskip("onnxscript", reason="onnxscript not installed (pip install 'pixelwise[onnx]')")
+
+
+def test_predict_with_onnxruntime_writes_the_eager_labels(
+    tiny_saved_model: Path, tmp_path: Path
+) -> None:
+    inputs = tmp_path / "images"
+    inputs.mkdir()
+    for index, (picture, _) in enumerate(SyntheticShapes("val", num_images=6, size=(96, 80))):
+        Image.fromarray(picture).save(inputs / f"{index}.png")
+    runs = {}
+    for backend in ("torch", "onnxruntime"):
+        out = tmp_path / backend
+        argv = ["predict", str(tiny_saved_model), str(inputs), "--out", str(out)]
+        assert main([*argv, "--backend", backend]) == 0
+        runs[backend] = [np.asarray(Image.open(p)) for p in sorted(out.glob("*.png"))]
+    assert len(runs["torch"]) == 6
+    same = np.mean([np.mean(a == b) for a, b in zip(*runs.values(), strict=True)])
+    assert same >= 0.9999
+
+
+def test_evaluate_an_exported_folder_gives_the_eager_miou(
+    tiny_saved_model: Path, tmp_path: Path
+) -> None:
+    exported = tmp_path / "onnx"
+    argv = ["export", str(tiny_saved_model), "--format", "onnx", "--out", str(exported)]
+    assert main(argv) == 0
+    scores = {}
+    for name, model, backend in [
+        ("eager", tiny_saved_model, []),
+        ("onnx", exported, []),
+        ("openvino", exported, ["--backend", "openvino"]),
+    ]:
+        if backend and not pixelwise.export.extras.installed("openvino"):
+            continue
+        out = tmp_path / f"eval-{name}"
+        assert (
+            main(["evaluate", str(model), "--data", "synthetic", "--out", str(out), *backend]) == 0
+        )
+        scores[name] = json.loads((out / "metrics.json").read_text())
+    for name, metrics in scores.items():
+        assert abs(metrics["miou"] - scores["eager"]["miou"]) <= 1e-4, name
+        assert abs(metrics["pixel_accuracy"] - scores["eager"]["pixel_accuracy"]) <= 1e-4, name
+
+
+def test_classical_methods_take_no_backend(tmp_path: Path) -> None:
+    from pixelwise.classical.thresholds import FixedThreshold
+
+    method = FixedThreshold(value=128)
+    card = pixelwise.models.saving.ClassicalCard({}, SyntheticShapes("val", 1).info)
+    with pytest.raises(PixelwiseError, match="runs networks"):
+        pixelwise.Segmenter(method, card, backend="onnxruntime")
+
+
+def test_calibration_inputs_are_what_the_network_sees(tiny_saved_model: Path) -> None:
+    model, card = load_model(tiny_saved_model)
+    dataset = SyntheticShapes("train", num_images=10, size=(72, 88))
+    inputs = calibration_inputs(model, card, dataset, count=4, seed=3, progress=False)
+    order = np.random.default_rng(3).permutation(10)[:4]
+    assert len(inputs) == 4
+    for x, index in zip(inputs, order, strict=True):
+        picture = rescale_image(dataset[int(index)][0], 0.5)  # the card's working scale
+        assert torch.equal(x, card.normalization.to_tensor(picture)[None])
+    again = calibration_inputs(model, card, dataset, count=4, seed=3, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(inputs, again, strict=True))
+    other = calibration_inputs(model, card, dataset, count=4, seed=4, progress=False)
+    assert not all(torch.equal(a, b) for a, b in zip(inputs, other, strict=True))
+    assert len(calibration_inputs(model, card, dataset, count=50, progress=False)) == 10
+
+
+def test_int8_export_is_quantised_and_close_to_float(
+    tiny_saved_model: Path, tmp_path: Path
+) -> None:
+    data = DataSection(name="synthetic", options={"num_images": 12})
+    out = export_model(
+        tiny_saved_model, tmp_path / "int8", "onnx", calibrate_on=data, calibration_images=8
+    )
+    record = json.loads((out / "config.json").read_text())["export"]
+    assert record["int8"] == {
+        "calibration": {"data": "synthetic", "split": "train", "images": 8, "seed": 0}
+    }
+    graph = onnx.load(str(out / "model.onnx"))
+    kinds = {node.op_type for node in graph.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= kinds
+    eager, int8 = pixelwise.load(tiny_saved_model, "cpu"), pixelwise.load(out, "cpu")
+    agreement = np.mean(
+        [
+            np.mean(eager.predict(picture) == int8.predict(picture))
+            for picture, _ in SyntheticShapes("val", num_images=4)
+        ]
+    )
+    assert agreement >= 0.95
+
+
+def test_int8_needs_calibration_and_onnx(tiny_saved_model: Path, capsys) -> None:
+    argv = ["export", str(tiny_saved_model), "--out", "unused"]
+    assert main([*argv, "--format", "onnx", "--int8"]) == 2
+    assert "--int8 needs --calibrate-on" in capsys.readouterr().err
+    assert main([*argv, "--format", "torchscript", "--int8", "--calibrate-on", "synthetic"]) == 2
+    assert "use it with --format onnx" in capsys.readouterr().err
+    assert not Path("unused").exists()
+
+
+def test_bench_compares_backends_with_eager(tiny_saved_model: Path, tmp_path: Path) -> None:
+    exported = export_model(tiny_saved_model, tmp_path / "ts", "torchscript")
+    rows = bench(
+        tiny_saved_model,
+        size=(64, 96),
+        repeats=3,
+        backends=["onnxruntime", "torch-channels-last"],
+        exported=[exported],
+    )
+    names = [row.backend for row in rows]
+    assert names == ["torch", "onnxruntime", "torch-channels-last", "torch [ts]"]
+    assert rows[0].ratio == 1.0 and rows[0].parity.max_abs_diff == 0.0
+    assert all(row.parity.close and row.median_ms > 0 for row in rows)
+    table = timing_table(rows).splitlines()
+    header = ("backend", "median ms", "ratio to eager", "max abs diff", "argmax agreement")
+    assert all(column in table[0] for column in header)
+    assert len(table) == 2 + len(rows) and table[2].startswith("torch ")
+
+
+def test_opset_is_the_one_asked_for(tiny_saved_model: Path, tmp_path: Path, capsys) -> None:
+    out = export_model(tiny_saved_model, tmp_path / "o20", "onnx", opset=20)
+    assert json.loads((out / "config.json").read_text())["export"]["opset"] == 20
+    graph = onnx.load(str(out / "model.onnx"))
+    assert [o.version for o in graph.opset_import if o.domain == ""] == [20]
+    argv = ["export", str(tiny_saved_model), "--format", "onnx", "--opset", "17"]
+    assert main([*argv, "--out", str(tmp_path / "o17")]) == 2
+    assert "--opset must be 18 to 23" in capsys.readouterr().err
