@@ -165,14 +165,16 @@ def test_graph_that_does_not_match_its_card_names_the_file(
     config = folder / "config.json"
     card = json.loads(config.read_text())
     graph = str(folder / next(iter(card["export"]["files"])))
-    card["classes"].append("extra")
+    card["classes"].append("extra")  # a card consistent in itself, but not with the graph
     card["colours"].append([1, 2, 3])
+    card["architecture"]["num_classes"] = 5
     config.write_text(json.dumps(card))
     with pytest.raises(PixelwiseError, match="lists 5 classes") as raised:
         pixelwise.load(folder)
     assert graph in str(raised.value)
     card["classes"].pop(), card["colours"].pop()
-    card["channels"] = 1
+    card["architecture"]["num_classes"] = 4
+    card["channels"] = card["architecture"]["in_channels"] = 1
     card["normalization"] = {"mean": [0.5], "std": [0.2]}
     config.write_text(json.dumps(card))
     with pytest.raises(PixelwiseError, match="1-channel inputs") as raised:
@@ -234,7 +236,7 @@ class SizeDependent(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.conv = nn.Conv2d(3, 2, 3, padding=1)
-        self.config = {"name": "size_dependent"}
+        self.config = {"name": "size_dependent", "num_classes": 2, "in_channels": 3}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] % 2:
@@ -248,7 +250,7 @@ def test_architecture_needing_a_static_size_says_so(tmp_path: Path) -> None:
     with pytest.raises(PixelwiseError, match=r"size_dependent cannot be exported.*--static-size"):
         capture(model, InputShape(3))
     card = ModelCard(
-        {"name": "size_dependent"},
+        model.config,
         DatasetInfo(("a", "b"), default_colours(2)),
         Normalization.default(3),
     )
