@@ -3,7 +3,8 @@
 Every failure a user can cause (a missing, corrupt or truncated file, a colour mask)
 raises :class:`~pixelwise.errors.PixelwiseError` with a message that names the file.
 Truncated files are detected because images are fully decoded and PIL's
-``ImageFile.LOAD_TRUNCATED_IMAGES`` is left at its default, ``False``.
+``ImageFile.LOAD_TRUNCATED_IMAGES`` is left at its default, ``False``. Images are read by
+:mod:`pixelwise.data.reader`, the one reader of every command.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
+from pixelwise.data import reader
+from pixelwise.data.reader import DEFAULT_MAX_PIXELS, open_pil, read_header
 from pixelwise.errors import PixelwiseError
 from pixelwise.files import atomic_file
 
@@ -32,23 +35,27 @@ def is_image_file(path: Path) -> bool:
 
 
 def _open(path: str | Path) -> Image.Image:
-    """Open and fully decode ``path``; any failure becomes a ``PixelwiseError``."""
+    """Open and fully decode the mask ``path`` by the reader's rules (one page, the default
+    pixel limit, EXIF orientation applied); any failure becomes a ``PixelwiseError``."""
+    header = read_header(path)
+    header.check_pixels(DEFAULT_MAX_PIXELS)
+    image = open_pil(path)
     try:
-        image = Image.open(path)
         image.load()
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        ImageOps.exif_transpose(image, in_place=True)
+    except (OSError, SyntaxError, ValueError) as error:
+        image.close()
         reason = getattr(error, "strerror", None) or str(error)
         raise PixelwiseError(f"cannot read image '{path}': {reason}") from error
     return image
 
 
 def read_image(path: str | Path, channels: int = 3) -> np.ndarray:
-    """Read an image as ``(H, W, channels)`` uint8; ``channels`` is 3 (RGB) or 1 (gray)."""
-    if channels not in (1, 3):
-        raise PixelwiseError(f"image channels must be 1 or 3, got {channels}")
-    with _open(path) as image:
-        array = np.asarray(image.convert("RGB" if channels == 3 else "L"))
-    return array if channels == 3 else array[:, :, None]
+    """Read an image as ``(H, W, channels)`` uint8; ``channels`` is 3 (RGB) or 1 (gray).
+
+    The rules of :func:`pixelwise.data.reader.read_image` with its default options.
+    """
+    return reader.read_image(path, channels)
 
 
 def read_mask(path: str | Path) -> np.ndarray:

@@ -11,7 +11,7 @@ weights come from safetensors; a classical method is rebuilt from its JSON.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ from torch import nn
 
 from pixelwise import __version__
 from pixelwise.data.base import DatasetInfo
+from pixelwise.data.reader import PixelScaling
 from pixelwise.data.transforms import Normalization
 from pixelwise.errors import PixelwiseError
 from pixelwise.files import write_folder_atomic
@@ -44,12 +45,15 @@ class ModelCard:
 
     ``input_scale`` is the working resolution the model was trained at: inputs are
     resized by it before the model, and class scores resized back to the input's size.
+    ``pixel_scaling`` is how stored 16-bit and float pixels were (and are) scaled to the
+    model's 8-bit input range; cards written before it existed load with the default.
     """
 
     architecture: dict
     info: DatasetInfo
     normalization: Normalization
     input_scale: float = 1.0
+    pixel_scaling: PixelScaling = field(default_factory=PixelScaling)
 
     def to_dict(self) -> dict:
         return {
@@ -58,6 +62,7 @@ class ModelCard:
             **self.info.to_dict(),
             "normalization": self.normalization.to_dict(),
             "input_scale": self.input_scale,
+            "pixel_scaling": self.pixel_scaling.to_dict(),
         }
 
     @classmethod
@@ -67,6 +72,7 @@ class ModelCard:
             DatasetInfo.from_dict(d),
             Normalization.from_dict(d["normalization"]),
             float(d.get("input_scale", 1.0)),
+            PixelScaling.from_dict(d.get("pixel_scaling", {})),
         )
 
 
