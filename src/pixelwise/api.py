@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from tqdm.auto import tqdm
-
 from pixelwise.classical.training import fit_classical
 from pixelwise.config import DataSection, RunConfig
-from pixelwise.data.io import list_images, write_png_atomic
 from pixelwise.engine.fit import fit, load_split
-from pixelwise.errors import PixelwiseError
 from pixelwise.inference.evaluate import EvaluationOptions, evaluate, write_metrics
+from pixelwise.inference.predict import (
+    PredictOptions,
+    PredictReport,
+    model_fingerprint,
+    predict_images,
+)
 from pixelwise.inference.segmenter import Segmenter
 from pixelwise.metrics import SegmentationScores
 from pixelwise.models.saving import resolve_model_dir
-from pixelwise.report.overlay import overlay
 from pixelwise.rundir import RunDir
 
 FITTED_MAPPING = "fitted: ids to classes by a vote on the training data"
@@ -93,54 +93,14 @@ def evaluate_model(
     return Evaluation(result.scores, write_metrics(result, folder, **context))
 
 
-def _unique_stems(files: Sequence[Path]) -> None:
-    seen: dict[str, Path] = {}
-    for file in files:
-        if file.stem in seen:
-            raise PixelwiseError(
-                f"inputs '{seen[file.stem]}' and '{file}' would both write '{file.stem}.png'"
-            )
-        seen[file.stem] = file
-
-
-def _quantizer(segmenter: Segmenter, model_path: str | Path) -> Callable[[np.ndarray], np.ndarray]:
-    """The k-means method's ``quantize``; any other model is a user error."""
-    quantize = getattr(segmenter.method, "quantize", None)
-    if quantize is None:
-        what = segmenter.method.name if segmenter.method is not None else "a network"
-        raise PixelwiseError(f"--save-quantized needs a kmeans model; '{model_path}' is {what}")
-    return quantize
-
-
 def predict_files(
     model_path: str | Path,
     inputs: Iterable[str | Path],
     out: str | Path,
-    with_overlay: bool = False,
-    progress: bool = True,
-    save_quantized: bool = False,
-) -> list[Path]:
-    """Write ``<stem>.png`` per image: uint8 class indices at the input's H×W.
-
-    With ``with_overlay`` also ``<stem>_overlay.png``; with ``save_quantized`` (k-means
-    only) also ``<stem>_quantized.png``, each pixel in its cluster's colour. Returns the
-    label PNG paths.
-    """
+    options: PredictOptions | None = None,
+) -> PredictReport:
+    """Predict images (files and folders) into ``out``: labels, and the outputs ``options``
+    asks for; checked first, batched, resumable (see :mod:`pixelwise.inference.predict`)."""
     segmenter = Segmenter.load(model_path)
-    quantize = _quantizer(segmenter, model_path) if save_quantized else None
-    files = list_images(inputs)
-    _unique_stems(files)
-    colours = segmenter.info.colours
-    written = []
-    for file in tqdm(files, desc="predicting", disable=not progress):
-        image = segmenter.to_array(file)
-        labels = segmenter.predict(image)
-        target = Path(out) / f"{file.stem}.png"
-        write_png_atomic(target, labels, palette=colours)
-        written.append(target)
-        if with_overlay:
-            picture = overlay(image, labels, colours)
-            write_png_atomic(Path(out) / f"{file.stem}_overlay.png", picture)
-        if quantize is not None:
-            write_png_atomic(Path(out) / f"{file.stem}_quantized.png", quantize(image))
-    return written
+    fingerprint = model_fingerprint(model_path)
+    return predict_images(segmenter, inputs, out, options, model=fingerprint)

@@ -10,11 +10,11 @@ Truncated files are detected because images are fully decoded and PIL's
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, PngImagePlugin
 
 from pixelwise.data import reader
 from pixelwise.data.reader import DEFAULT_MAX_PIXELS, open_pil, read_header
@@ -86,26 +86,35 @@ def write_png_atomic(
     path: str | Path,
     array: np.ndarray,
     palette: Sequence[tuple[int, int, int]] | None = None,
+    text: Mapping[str, str] | None = None,
 ) -> None:
-    """Write uint8 ``(H, W)`` or ``(H, W, 3)`` ``array`` as a PNG at ``path``, atomically.
+    """Write uint8 ``(H, W)`` or ``(H, W, 3)``, or uint16 ``(H, W)``, ``array`` as a PNG at
+    ``path``, atomically.
 
     The PNG goes to a temporary file in the same folder, which then replaces ``path``,
     so readers never see a half-written file. With ``palette`` (at most 256 RGB
-    colours) a ``(H, W)`` array is saved as a palette ("P") image. Parent folders are
-    created.
+    colours) a uint8 ``(H, W)`` array is saved as a palette ("P") image; uint16 is saved
+    as 16-bit gray. ``text`` is stored as PNG text chunks. Parent folders are created.
     """
-    if array.dtype != np.uint8 or not (
-        array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3)
+    gray16 = array.dtype == np.uint16 and array.ndim == 2
+    if not gray16 and (
+        array.dtype != np.uint8
+        or not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3))
     ):
-        raise ValueError(f"expected uint8 (H, W) or (H, W, 3), got {array.dtype} {array.shape}")
+        raise ValueError(
+            f"expected uint8 (H, W) or (H, W, 3), or uint16 (H, W), got {array.dtype} {array.shape}"
+        )
     image = Image.fromarray(array)
     if palette is not None:
-        if array.ndim != 2 or len(palette) > 256:
-            raise ValueError("a palette needs a (H, W) array and at most 256 colours")
+        if gray16 or array.ndim != 2 or len(palette) > 256:
+            raise ValueError("a palette needs a uint8 (H, W) array and at most 256 colours")
         image = image.convert("P")
         image.putpalette([value for colour in palette for value in colour])
+    info = PngImagePlugin.PngInfo()
+    for key, value in (text or {}).items():
+        info.add_text(key, value)
     with atomic_file(path) as temporary:
-        image.save(temporary, format="PNG")
+        image.save(temporary, format="PNG", pnginfo=info)
 
 
 def list_images(folder_or_files: Iterable[str | Path] | str | Path) -> list[Path]:
