@@ -19,3 +19,31 @@ def shared_data() -> Path:
     if not root.is_dir():
         pytest.skip(f"real data not found at '{root}' (set PIXELWISE_DATA to its folder)")
     return root
+
+
+def save_tiny_unet(folder: Path, num_classes: int = 3, channels: int = 3) -> Path:
+    """A tiny U-Net (base width 4, depth 2) with non-trivial BatchNorm statistics, saved."""
+    import torch
+
+    import pixelwise
+    from pixelwise.data.base import DatasetInfo, default_colours
+    from pixelwise.data.transforms import Normalization
+    from pixelwise.models.saving import ModelCard, save_model
+
+    torch.manual_seed(0)
+    model = pixelwise.build_model("unet", num_classes, in_channels=channels, base_width=4, depth=2)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+    names = tuple(f"c{i}" for i in range(num_classes))
+    info = DatasetInfo(names, default_colours(num_classes), channels=channels)
+    save_model(folder, model, ModelCard(model.config, info, Normalization.default(channels)))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_unet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A saved tiny 3-class U-Net (see :func:`save_tiny_unet`)."""
+    return save_tiny_unet(tmp_path_factory.mktemp("tiny") / "model")

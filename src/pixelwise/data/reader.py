@@ -314,13 +314,28 @@ def _pil_sample_type(image: Image.Image, path: Path) -> tuple[int, np.dtype]:
     return len(image.getbands()), np.dtype(np.uint8)
 
 
+def _exif_orientation(image: Image.Image) -> object:
+    """The EXIF orientation value (1 when absent), without decoding any pixel.
+
+    PIL's ``getexif`` decodes a whole PNG to look for an eXIf chunk after the image data;
+    pixelwise reads the one before it (where PNG writers put it) from the header.
+    """
+    if image.format == "PNG":
+        exif = Image.Exif()
+        if "exif" in image.info:
+            exif.load(image.info["exif"])
+    else:
+        exif = image.getexif()
+    return exif.get(_EXIF_ORIENTATION, 1)
+
+
 def _pil_header(path: Path, options: ReadOptions) -> ImageHeader:
     with open_pil(path) as image:
         page = _page_index(getattr(image, "n_frames", 1), options.page, path)
         try:
             image.seek(page)
             samples, dtype = _pil_sample_type(image, path)
-            orientation = _orientation(image.getexif().get(_EXIF_ORIENTATION, 1), path)
+            orientation = _orientation(_exif_orientation(image), path)
         except (OSError, SyntaxError, ValueError, EOFError) as error:
             raise _cannot_read(path, error) from None
         height, width = orientation.output_size(image.height, image.width)
