@@ -22,7 +22,8 @@ def shared_data() -> Path:
 
 
 def save_tiny_unet(folder: Path, num_classes: int = 3, channels: int = 3) -> Path:
-    """A tiny U-Net (base width 4, depth 2) with non-trivial BatchNorm statistics, saved."""
+    """A tiny U-Net (base width 4, depth 2) with non-trivial BatchNorm statistics and a
+    sharpened head (so that its labels vary across an image), saved."""
     import torch
 
     import pixelwise
@@ -37,6 +38,11 @@ def save_tiny_unet(folder: Path, num_classes: int = 3, channels: int = 3) -> Pat
             if isinstance(module, torch.nn.BatchNorm2d):
                 module.running_mean.uniform_(-0.5, 0.5)
                 module.running_var.uniform_(0.5, 2.0)
+        head = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+        head.weight.mul_(5)
+        model.eval()
+        probe = model(torch.randn(1, channels, 32, 32, generator=torch.Generator().manual_seed(1)))
+        head.bias.sub_(probe.mean(dim=(0, 2, 3)))
     names = tuple(f"c{i}" for i in range(num_classes))
     info = DatasetInfo(names, default_colours(num_classes), channels=channels)
     save_model(folder, model, ModelCard(model.config, info, Normalization.default(channels)))
