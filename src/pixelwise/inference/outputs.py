@@ -221,6 +221,9 @@ class _TiffWriter:
         }
         if colormap is not None:
             options |= {"photometric": "palette", "colormap": colormap}
+        elif len(shape) == 3:
+            photometric = "rgb" if shape[2] == 3 and dtype == np.uint8 else "minisblack"
+            options |= {"photometric": photometric, "planarconfig": "contig"}
         else:
             options["photometric"] = "minisblack"
         self.thread = threading.Thread(target=self._write, args=(options,), daemon=True)
