@@ -363,7 +363,7 @@ def _read_png_16bit_colour(path: Path) -> np.ndarray:
     values = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if values is None:
         raise PixelwiseError(f"cannot read image '{path}': the PNG data cannot be decoded")
-    if values.ndim == 2:
+    if values.ndim == 2 or values.shape[2] < 3:
         return values
     order = [2, 1, 0, 3][: values.shape[2]]
     return values[:, :, order]

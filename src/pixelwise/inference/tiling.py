@@ -17,7 +17,6 @@ the image width, never on the height.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -190,12 +189,3 @@ def predict_tiled(
         next_row = rows[index + 1] if index + 1 < len(rows) else height
         for first_row, chunk in band.pop(next_row):
             receive(first_row, chunk)
-
-
-def tile_count(height: int, width: int, options: TileOptions) -> int:
-    """How many windows :func:`predict_tiled` runs on a ``height × width`` image."""
-    window, strides = options.window(height, width), options.strides(height, width)
-    return math.prod(
-        len(window_starts(n, w, s))
-        for n, w, s in zip((height, width), window, strides, strict=True)
-    )
