@@ -6,7 +6,7 @@
         [--batch-size 4] [--workers 2]
     python benchmarks/inference.py quality --model RUN_OR_MODEL [--data-root CAMVID]
         [--tile 256] [--overlaps 0.25,0.5]
-    python benchmarks/inference.py tta --model RUN_OR_MODEL [--data-root CAMVID]
+    python benchmarks/inference.py tta --model RUN_OR_MODEL [--data-root CAMVID] [--images N]
 
 ``memory``: square RGB TIFFs (written tile by tile with tifffile, never whole in memory)
 are predicted by ``pixelwise.api.predict_files``, each in a fresh process whose own peak
@@ -144,10 +144,14 @@ def print_table(rows: list[dict], keys: list[str]) -> None:
 # --- CamVid: batched speed, tiled vs whole, TTA --------------------------------------------
 
 
-def camvid(root: Path):
+def camvid(root: Path, images: int = 0):
+    """CamVid val, or its first ``images`` images (0: all)."""
     from pixelwise.data.datasets import camvid_dataset
 
-    return camvid_dataset(root, "val")
+    dataset = camvid_dataset(root, "val")
+    if images:
+        dataset.pairs = dataset.pairs[:images]
+    return dataset
 
 
 def batched(args: argparse.Namespace) -> None:
@@ -214,7 +218,7 @@ def quality(args: argparse.Namespace) -> None:
     from pixelwise.inference.tiling import TileOptions
 
     segmenter = load(args.model, device="cpu")
-    dataset = camvid(Path(args.data_root))
+    dataset = camvid(Path(args.data_root), args.images)
     whole_miou, whole_labels, whole_seconds = score(segmenter, dataset)
     rows = [{"prediction": "whole image", "miou": whole_miou, "agreement": 1.0,
              "seconds": whole_seconds}]  # fmt: skip
@@ -229,7 +233,8 @@ def quality(args: argparse.Namespace) -> None:
                 "agreement": agreement(labels, whole_labels), "seconds": seconds,
             })  # fmt: skip
             print_row(rows[-1])
-    save_results(RESULTS / "inference-quality.json", {"model": args.model, "rows": rows})
+    save_results(RESULTS / "inference-quality.json", {"model": args.model,
+                 "images": len(dataset), "rows": rows})  # fmt: skip
     print_table(rows, ["prediction", "miou", "delta", "agreement", "seconds"])
 
 
@@ -238,7 +243,7 @@ def tta(args: argparse.Namespace) -> None:
     from pixelwise.inference.tta import TTA
 
     segmenter = load(args.model, device="cpu")
-    dataset = camvid(Path(args.data_root))
+    dataset = camvid(Path(args.data_root), args.images)
     plain_miou, _, plain_seconds = score(segmenter, dataset, tta=TTA())
     rows = [{"tta": "none", "miou": plain_miou, "gain": 0.0, "seconds": plain_seconds,
              "cost": 1.0}]  # fmt: skip
@@ -249,7 +254,8 @@ def tta(args: argparse.Namespace) -> None:
         rows.append({"tta": " ".join(modes), "miou": miou, "gain": miou - plain_miou,
                      "seconds": seconds, "cost": seconds / plain_seconds})  # fmt: skip
         print_row(rows[-1])
-    save_results(RESULTS / "inference-tta.json", {"model": args.model, "rows": rows})
+    save_results(RESULTS / "inference-tta.json", {"model": args.model, "images": len(dataset),
+                 "rows": rows})  # fmt: skip
     print_table(rows, ["tta", "miou", "gain", "seconds", "cost"])
 
 
@@ -270,6 +276,7 @@ def main() -> None:
     parser.add_argument("--overlaps", default="0.25,0.5")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--images", type=int, default=0, help="quality, tta: first N (0: all)")
     args = parser.parse_args()
     {"memory": memory, "batched": batched, "quality": quality, "tta": tta}[args.mode](args)
 

@@ -58,6 +58,7 @@ class Segmenter:
         self.model: nn.Module | None = None
         self._activation_bytes: float | None = None
         self._fields: dict[tuple[int, int], tuple[tuple[int, int], bool]] = {}
+        self._checked_overlaps: set[tuple[tuple[int, int], tuple[int, int]]] = set()
         if isinstance(model, nn.Module):
             self.model = model.to(self.device).eval()
         else:
@@ -203,9 +204,13 @@ class Segmenter:
         return self._fields[window]
 
     def check_overlap(self, tiling: TileOptions, height: int, width: int) -> None:
-        """Log a warning when neighbouring windows share fewer pixels than the network sees."""
+        """Log a warning (once per window and overlap) when neighbouring windows share fewer
+        pixels than the network sees."""
         window = tiling.window(height, width)
         overlap = tiling.overlap_pixels(height, width)
+        if (window, overlap) in self._checked_overlaps:
+            return
+        self._checked_overlaps.add((window, overlap))
         field, is_global = self.receptive_field(window)
         if is_global:
             logger.warning(
