@@ -9,7 +9,7 @@ Order of work:
    pixel limit, or its whole-image estimate exceeds ``max_memory``).
 3. Check the outputs: none may be an input, none may land in an input folder (a later run
    would read it as an input), and an existing file is replaced only when pixelwise wrote
-   it (its receipt, see :mod:`pixelwise.inference.outputs`).
+   it (:mod:`pixelwise.inference.resume`).
 4. Skip images whose outputs are complete for the same input and settings (``force``
    redoes them).
 5. Whole images are decoded ahead by a ``DataLoader`` with workers and run in batches of
@@ -50,7 +50,12 @@ from pixelwise.inference.outputs import (
     Receipt,
     labels_from,
     output_paths,
-    read_receipt,
+)
+from pixelwise.inference.resume import (
+    check_outputs_spare_inputs,
+    check_run_file,
+    existing_receipt,
+    is_complete,
 )
 from pixelwise.inference.segmenter import Segmenter, label_dtype
 from pixelwise.inference.tiling import TileOptions, predict_tiled
@@ -222,28 +227,7 @@ def _refuse_bad(bad: list[dict[str, str]], total: int) -> None:
     )
 
 
-# --- 3-4: never touch inputs, never replace a file pixelwise did not write, resume ---------
-
-
-def _check_outputs_spare_inputs(
-    plans: Sequence[ImagePlan], inputs: Iterable[str | Path], files: Sequence[Path], out: Path
-) -> None:
-    """No output may be an input file or land in a folder given as input."""
-    input_files = {file.resolve() for file in files}
-    input_folders = {Path(p).resolve() for p in inputs if Path(p).is_dir()}
-    for plan in plans:
-        for path in plan.paths.values():
-            resolved = path.resolve()
-            if resolved.parent in input_folders:
-                raise PixelwiseError(
-                    f"--out '{out}' would write '{path}' into the input folder "
-                    f"'{resolved.parent}', where a later run would read it as an input; "
-                    "choose an --out outside the input folders (a subfolder is fine)"
-                )
-            if resolved in input_files:
-                raise PixelwiseError(
-                    f"output '{path}' is the input file '{resolved}'; choose another --out"
-                )
+# --- 3-4: what may be written, what is already done ------------------------------------
 
 
 def _settings(model: str, options: PredictOptions, read: ReadOptions) -> str:
@@ -261,64 +245,6 @@ def _settings(model: str, options: PredictOptions, read: ReadOptions) -> str:
     }
     text = json.dumps(settings, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _not_ours(path: Path) -> PixelwiseError:
-    return PixelwiseError(
-        f"'{path}' exists and was not written by pixelwise predict; it will not be "
-        "replaced: choose another --out, or move the file away"
-    )
-
-
-def _existing_receipt(plan: ImagePlan, out: Path, settings: str, force: bool) -> Receipt | None:
-    """The receipt of the image's earlier outputs, after checking that they are ours and
-    (without ``force``) made from the same input with the same settings."""
-    label = plan.paths["labels"]
-    receipt = read_receipt(label) if label.exists() else None
-    if label.exists() and receipt is None:
-        raise _not_ours(label)
-    listed = {record["path"] for record in (receipt.outputs.values() if receipt else ())}
-    for kind, path in plan.paths.items():
-        if kind != "labels" and path.exists() and path.relative_to(out).as_posix() not in listed:
-            raise _not_ours(path)
-    if receipt is None or force:
-        return receipt
-    if receipt.input != str(plan.path.resolve()):
-        raise PixelwiseError(
-            f"'{label}' holds the prediction of '{receipt.input}', not of '{plan.path}'; "
-            "choose another --out, or pass --force to replace it"
-        )
-    if receipt.settings != settings:
-        raise PixelwiseError(
-            f"'{label}' was predicted with other settings (model or options); choose "
-            "another --out, or pass --force to redo it with these"
-        )
-    return receipt
-
-
-def _is_complete(plan: ImagePlan, receipt: Receipt | None, settings: str, out: Path) -> bool:
-    if receipt is None or receipt.settings != settings:
-        return False
-    wanted = set(plan.paths) - {"labels"}
-    current = Receipt.for_input(plan.path, settings)
-    return (
-        receipt.same_input(current)
-        and wanted <= set(receipt.outputs)
-        and receipt.outputs_in_place(out)
-    )
-
-
-def _check_run_file(path: Path) -> None:
-    """``summary.jsonl``/``errors.jsonl`` may be replaced only when pixelwise wrote them."""
-    if not path.exists():
-        return
-    try:
-        lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        ours = all(isinstance(line, dict) and "input" in line for line in lines)
-    except (OSError, ValueError):
-        ours = False
-    if not ours:
-        raise _not_ours(path)
 
 
 # --- 5: the work -----------------------------------------------------------------------
@@ -544,15 +470,17 @@ def predict_images(
     plans, bad = _plan(segmenter, files, out, options, read)
     if bad and not options.skip_bad:
         _refuse_bad(bad, len(files))
-    _check_outputs_spare_inputs(plans, inputs, files, out)
+    check_outputs_spare_inputs(
+        (path for plan in plans for path in plan.paths.values()), inputs, files, out
+    )
     settings = _settings(model, options, read)
     for name, wanted in ((SUMMARY_FILE, options.summary), (ERRORS_FILE, options.skip_bad)):
         if wanted:
-            _check_run_file(out / name)
+            check_run_file(out / name)
     todo, done = [], {}
     for plan in plans:
-        receipt = _existing_receipt(plan, out, settings, options.force)
-        if not options.force and _is_complete(plan, receipt, settings, out):
+        receipt = existing_receipt(plan.path, plan.paths, out, settings, options.force)
+        if not options.force and is_complete(plan.path, plan.paths, receipt, settings, out):
             done[plan.path] = receipt
         else:
             todo.append(plan)
