@@ -5,7 +5,7 @@
     python benchmarks/inference.py batched --model RUN_OR_MODEL [--data-root CAMVID]
         [--batch-size 4] [--workers 2]
     python benchmarks/inference.py quality --model RUN_OR_MODEL [--data-root CAMVID]
-        [--tile 256] [--overlaps 0.25,0.5]
+        [--tiles 256,352] [--overlaps 0.25,0.5] [--blends gaussian,constant] [--images N]
     python benchmarks/inference.py tta --model RUN_OR_MODEL [--data-root CAMVID] [--images N]
 
 ``memory``: square RGB TIFFs (written tile by tile with tifffile, never whole in memory)
@@ -223,16 +223,21 @@ def quality(args: argparse.Namespace) -> None:
     rows = [{"prediction": "whole image", "miou": whole_miou, "agreement": 1.0,
              "seconds": whole_seconds}]  # fmt: skip
     print_row(rows[-1])
-    for overlap in _floats(args.overlaps):
-        for blend in ("gaussian", "constant"):
-            tiling = TileOptions((args.tile, args.tile), overlap, blend, args.tile_batch)
-            miou, labels, seconds = score(segmenter, dataset, tiling=tiling)
-            rows.append({
-                "prediction": f"tiles {args.tile}x{args.tile}, overlap {overlap}, {blend}",
-                "miou": miou, "delta": miou - whole_miou,
-                "agreement": agreement(labels, whole_labels), "seconds": seconds,
-            })  # fmt: skip
-            print_row(rows[-1])
+    configurations = [
+        (tile, overlap, blend)
+        for tile in _ints(args.tiles)
+        for overlap in _floats(args.overlaps)
+        for blend in args.blends.split(",")
+    ]
+    for tile, overlap, blend in configurations:
+        tiling = TileOptions((tile, tile), overlap, blend, args.tile_batch)
+        miou, labels, seconds = score(segmenter, dataset, tiling=tiling)
+        rows.append({
+            "prediction": f"tiles {tile}x{tile}, overlap {overlap}, {blend}",
+            "miou": miou, "delta": miou - whole_miou,
+            "agreement": agreement(labels, whole_labels), "seconds": seconds,
+        })  # fmt: skip
+        print_row(rows[-1])
     save_results(RESULTS / "inference-quality.json", {"model": args.model,
                  "images": len(dataset), "rows": rows})  # fmt: skip
     print_table(rows, ["prediction", "miou", "delta", "agreement", "seconds"])
@@ -274,6 +279,8 @@ def main() -> None:
     parser.add_argument("--tile", type=int, default=512)
     parser.add_argument("--tile-batch", type=int, default=4)
     parser.add_argument("--overlaps", default="0.25,0.5")
+    parser.add_argument("--tiles", default="256", help="quality: tile sides, comma separated")
+    parser.add_argument("--blends", default="gaussian,constant", help="quality: blends")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--images", type=int, default=0, help="quality, tta: first N (0: all)")
