@@ -1,14 +1,16 @@
 """Inference: memory against image size, batched predict speed, tiled vs whole, TTA.
 
     python benchmarks/inference.py memory --model RUN_OR_MODEL [--sizes 1000,4000,10000,20000]
-        [--whole-sizes 1000,4000] [--tile 512] [--tile-batch 4] [--work /tmp/bench]
+        [--width W] [--whole-sizes 1000,4000] [--tile 512] [--tile-batch 4] [--work /tmp/bench]
+        [--results FILE]
     python benchmarks/inference.py batched --model RUN_OR_MODEL [--data-root CAMVID]
         [--batch-size 4] [--workers 2]
     python benchmarks/inference.py quality --model RUN_OR_MODEL [--data-root CAMVID]
         [--tiles 256,352] [--overlaps 0.25,0.5] [--blends gaussian,constant] [--images N]
     python benchmarks/inference.py tta --model RUN_OR_MODEL [--data-root CAMVID] [--images N]
 
-``memory``: square RGB TIFFs (written tile by tile with tifffile, never whole in memory)
+``memory``: RGB TIFFs, square or ``--width`` wide (written tile by tile with tifffile, never
+whole in memory),
 are predicted by ``pixelwise.api.predict_files``, each in a fresh process whose own peak
 RSS (``ru_maxrss``) is reported with its time; tiled (``--tile``) for every size, whole
 where asked. A process that only loads the model gives the baseline.
@@ -50,24 +52,24 @@ def _floats(text: str) -> list[float]:
 # --- memory against size -----------------------------------------------------------------
 
 
-def write_test_tiff(path: Path, side: int, tile: int = 512) -> None:
-    """A ``side × side`` RGB tiled TIFF of smooth random colour, written tile by tile."""
+def write_test_tiff(path: Path, height: int, width: int, tile: int = 512) -> None:
+    """A ``height × width`` RGB tiled TIFF of noisy random colours, written tile by tile."""
     if path.exists():
         return
-    rng = np.random.default_rng(side)
+    rng = np.random.default_rng(height * width)
 
     def tiles():
-        for y in range(0, side, tile):
-            for x in range(0, side, tile):
+        for y in range(0, height, tile):
+            for x in range(0, width, tile):
                 base = rng.integers(0, 256, (1, 1, 3))
-                noise = rng.integers(-40, 40, (min(tile, side - y), min(tile, side - x), 3))
+                noise = rng.integers(-40, 40, (min(tile, height - y), min(tile, width - x), 3))
                 yield np.clip(base + noise, 0, 255).astype(np.uint8)
 
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp.tif")
     tifffile.imwrite(
-        temporary, tiles(), shape=(side, side, 3), dtype=np.uint8, tile=(tile, tile),
-        photometric="rgb", compression="zlib", bigtiff=side * side * 3 > 2**31,
+        temporary, tiles(), shape=(height, width, 3), dtype=np.uint8, tile=(tile, tile),
+        photometric="rgb", compression="zlib", bigtiff=height * width * 3 > 2**31,
     )  # fmt: skip
     temporary.replace(path)
 
@@ -107,20 +109,22 @@ def measure(model: str, image: Path | None, out: Path, tile: str, tile_batch: in
 
 def memory(args: argparse.Namespace) -> None:
     work = Path(args.work)
-    rows = [{"size": 0, "mode": "load model only", **measure(args.model, None, work, "none", 1)}]
+    baseline = measure(args.model, None, work, "none", 1)
+    rows = [{"height": 0, "width": 0, "mode": "load model only", **baseline}]
     for side in _ints(args.sizes):
-        image = work / f"square-{side}.tif"
-        write_test_tiff(image, side)
+        width = args.width or side
+        image = work / (f"square-{side}.tif" if width == side else f"{width}x{side}.tif")
+        write_test_tiff(image, side, width)
         modes = [("tiled", str(args.tile))]
         if side in _ints(args.whole_sizes):
             modes.insert(0, ("whole", "none"))
         for name, tile in modes:
             result = measure(args.model, image, work / f"out-{name}", tile, args.tile_batch)
-            rows.append({"size": side, "mode": name, **result})
+            rows.append({"height": side, "width": width, "mode": name, **result})
             print_row(rows[-1])
-    save_results(RESULTS / "inference-memory.json", {"model": args.model, "tile": args.tile,
-                 "tile_batch": args.tile_batch, "rows": rows})  # fmt: skip
-    print_table(rows, ["size", "mode", "seconds", "peak_rss"])
+    save_results(Path(args.results or RESULTS / "inference-memory.json"), {"model": args.model,
+                 "tile": args.tile, "tile_batch": args.tile_batch, "rows": rows})  # fmt: skip
+    print_table(rows, ["height", "width", "mode", "seconds", "peak_rss"])
 
 
 def print_row(row: dict) -> None:
@@ -274,7 +278,9 @@ def main() -> None:
     parser.add_argument("--model", required=True, help="saved model or run directory")
     parser.add_argument("--data-root", default=str(DEFAULT_ROOT))
     parser.add_argument("--work", default="/tmp/pixelwise-inference-bench")
-    parser.add_argument("--sizes", default="1000,4000,10000,20000")
+    parser.add_argument("--sizes", default="1000,4000,10000,20000", help="memory: heights")
+    parser.add_argument("--width", type=int, default=0, help="memory: width (0: square)")
+    parser.add_argument("--results", help="memory: JSON file to write")
     parser.add_argument("--whole-sizes", default="1000,4000")
     parser.add_argument("--tile", type=int, default=512)
     parser.add_argument("--tile-batch", type=int, default=4)
