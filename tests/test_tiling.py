@@ -22,20 +22,30 @@ from pixelwise.inference.tiling import (
     TileOptions,
     blend_weights,
     predict_tiled,
-    window_starts,
+    window_spans,
 )
 
 RNG = np.random.default_rng(0)
 
 
-def test_window_starts_cover_the_axis_and_end_at_its_border() -> None:
-    assert window_starts(100, 40, 30) == [0, 30, 60]
-    assert window_starts(100, 40, 40) == [0, 40, 60]
-    assert window_starts(30, 40, 30) == [0]
+def test_window_spans_cover_the_axis_and_end_at_its_border() -> None:
+    assert window_spans(100, 40, 30) == [(0, 40), (30, 40), (60, 40)]
+    assert window_spans(100, 40, 40) == [(0, 40), (40, 40), (60, 40)]
+    assert window_spans(30, 40, 30) == [(0, 30)]
     for length, window, stride in [(517, 64, 48), (64, 64, 1), (65, 64, 48)]:
-        starts = window_starts(length, window, stride)
-        assert starts[0] == 0 and starts[-1] + window == length
-        assert all(0 < b - a <= stride for a, b in itertools.pairwise(starts))
+        spans = window_spans(length, window, stride)
+        assert spans[0][0] == 0 and sum(spans[-1]) == length
+        assert all(0 < b[0] - a[0] <= stride for a, b in itertools.pairwise(spans))
+
+
+def test_aligned_windows_start_on_the_grid_and_the_last_one_reaches_the_border() -> None:
+    options = TileOptions((256, 256), 0.25)
+    assert options.strides(360, 480, align=32) == (192, 192)  # 0.75 · 256 = 192 = 6 · 32
+    spans = window_spans(360, 256, 192, align=32)
+    assert spans == [(0, 256), (96, 264)]  # 96 = 3 · 32; 264 = 256 + 8 reaches row 360
+    spans = window_spans(1000, 256, 160, align=32)
+    assert all(start % 32 == 0 for start, _ in spans) and sum(spans[-1]) == 1000
+    assert max(size for _, size in spans) < 256 + 32
 
 
 def test_blend_weights() -> None:
@@ -56,27 +66,30 @@ def _context_probabilities(windows: np.ndarray) -> torch.Tensor:
     return torch.softmax(logits * 3, dim=1)
 
 
-def _naive_blend(pixels: np.ndarray, options: TileOptions) -> np.ndarray:
+def _naive_blend(pixels: np.ndarray, options: TileOptions, align: int = 1) -> np.ndarray:
     """Full-size weighted sums over every window: the reference, in float64."""
     height, width = pixels.shape[:2]
     window_h, window_w = options.window(height, width)
-    stride_y, stride_x = options.strides(height, width)
-    weight = blend_weights(window_h, window_w, options.blend).double().numpy()
+    stride_y, stride_x = options.strides(height, width, align)
     sums, weights = np.zeros((3, height, width)), np.zeros((height, width))
-    for y in window_starts(height, window_h, stride_y):
-        for x in window_starts(width, window_w, stride_x):
-            window = pixels[None, y : y + window_h, x : x + window_w]
-            sums[:, y : y + window_h, x : x + window_w] += (
+    for y, h in window_spans(height, window_h, stride_y, align):
+        for x, w in window_spans(width, window_w, stride_x, align):
+            weight = blend_weights(h, w, options.blend).double().numpy()
+            window = pixels[None, y : y + h, x : x + w]
+            sums[:, y : y + h, x : x + w] += (
                 _context_probabilities(window)[0].double().numpy() * weight
             )
-            weights[y : y + window_h, x : x + window_w] += weight
+            weights[y : y + h, x : x + w] += weight
     return sums / weights
 
 
 @pytest.mark.parametrize("blend", ["gaussian", "constant"])
-@pytest.mark.parametrize(("tile", "overlap", "batch"), [((16, 20), 0.25, 3), ((20, 13), 0.5, 1)])
+@pytest.mark.parametrize(
+    ("tile", "overlap", "batch", "align"),
+    [((16, 20), 0.25, 3, 1), ((20, 13), 0.5, 1, 1), ((16, 24), 0.25, 2, 8)],
+)
 def test_tiled_blend_equals_the_naive_reference(
-    blend: str, tile: tuple[int, int], overlap: float, batch: int
+    blend: str, tile: tuple[int, int], overlap: float, batch: int, align: int
 ) -> None:
     pixels = RNG.integers(0, 256, (53, 47, 3), dtype=np.uint8)
     options = TileOptions(tile, overlap, blend, batch)
@@ -87,9 +100,9 @@ def test_tiled_blend_equals_the_naive_reference(
         seen_rows.extend(range(first_row, first_row + rows.shape[1]))
         result[:, first_row : first_row + rows.shape[1]] = rows.numpy()
 
-    predict_tiled(ArraySource(pixels), _context_probabilities, 3, options, receive)
+    predict_tiled(ArraySource(pixels), _context_probabilities, 3, options, receive, align)
     assert seen_rows == list(range(53))  # every row once, in order
-    np.testing.assert_allclose(result, _naive_blend(pixels, options), atol=1e-5)
+    np.testing.assert_allclose(result, _naive_blend(pixels, options, align), atol=1e-5)
 
 
 def test_band_holds_one_tile_row_whatever_the_height(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -134,6 +147,7 @@ def test_tiled_equals_whole_on_a_tiny_unet(tiny_unet: Path) -> None:
     """Within tolerance: the whole image's own border padding (a U-Net pads to a multiple of
     its stride) and near-ties make the only differences."""
     segmenter = pixelwise.load(tiny_unet, device="cpu")
+    assert segmenter.alignment((48, 56)) == 4  # depth 2: two poolings, output stride 4
     image = RNG.integers(0, 256, (90, 100, 3), dtype=np.uint8)
     whole = segmenter.probabilities(image)
     assert len(whole.argmax(0).unique()) > 1

@@ -415,6 +415,7 @@ class _Run:
         segmenter, tiling = self.segmenter, self.options.tiling
         num_classes = segmenter.info.num_classes
         segmenter.check_overlap(tiling, source.height, source.width)
+        align = segmenter.alignment(tiling.window(source.height, source.width))
         overlay = "overlay" in plan.paths
         with self.outputs(plan) as outputs:
 
@@ -431,6 +432,7 @@ class _Run:
                 num_classes,
                 tiling,
                 receive,
+                align,
             )
             return self.finish(plan, outputs, time.perf_counter() - started)
 

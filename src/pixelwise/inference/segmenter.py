@@ -57,7 +57,7 @@ class Segmenter:
         self.method: ClassicalMethod | None = None
         self.model: nn.Module | None = None
         self._activation_bytes: float | None = None
-        self._fields: dict[tuple[int, int], tuple[tuple[int, int], bool]] = {}
+        self._fields: dict[tuple[int, int], tuple[tuple[int, int], bool, int]] = {}
         self._checked_overlaps: set[tuple[tuple[int, int], tuple[int, int]]] = set()
         if isinstance(model, nn.Module):
             self.model = model.to(self.device).eval()
@@ -156,6 +156,7 @@ class Segmenter:
             return self.batch_probabilities(pixels[None], tta)[0].cpu()
         height, width = pixels.shape[:2]
         self.check_overlap(tiling, height, width)
+        align = self.alignment(tiling.window(height, width))
         result = torch.empty(self.info.num_classes, height, width)
 
         def receive(first_row: int, rows: torch.Tensor) -> None:
@@ -167,6 +168,7 @@ class Segmenter:
             self.info.num_classes,
             tiling,
             receive,
+            align,
         )
         return result
 
@@ -198,16 +200,25 @@ class Segmenter:
     def receptive_field(self, window: tuple[int, int]) -> tuple[tuple[int, int], bool]:
         """``((rf_h, rf_w), global)``: the network's receptive field in image pixels within
         a ``window`` of image pixels (see :mod:`pixelwise.models.summary`)."""
+        field, is_global, _ = self._window_facts(window)
+        return field, is_global
+
+    def alignment(self, window: tuple[int, int]) -> int:
+        """The network's output stride in image pixels: tiles that start on multiples of it
+        see the pooling grid of the whole image."""
+        return self._window_facts(window)[2]
+
+    def _window_facts(self, window: tuple[int, int]) -> tuple[tuple[int, int], bool, int]:
         if window not in self._fields:
             network = self._network("a receptive field")
-            self._fields[window] = _receptive_field(network, window, self.input_scale)
+            self._fields[window] = _window_facts(network, window, self.input_scale)
         return self._fields[window]
 
     def check_overlap(self, tiling: TileOptions, height: int, width: int) -> None:
         """Log a warning (once per window and overlap) when neighbouring windows share fewer
         pixels than the network sees."""
         window = tiling.window(height, width)
-        overlap = tiling.overlap_pixels(height, width)
+        overlap = tiling.overlap_pixels(height, width, self.alignment(window))
         if (window, overlap) in self._checked_overlaps:
             return
         self._checked_overlaps.add((window, overlap))
@@ -248,15 +259,17 @@ class Segmenter:
         )
 
 
-def _receptive_field(
+def _window_facts(
     model: nn.Module, window: tuple[int, int], input_scale: float
-) -> tuple[tuple[int, int], bool]:
+) -> tuple[tuple[int, int], bool, int]:
+    """Receptive field (image pixels, cut at the window), whether it is global, and the
+    output stride in image pixels, from one summary pass at the window's model size."""
     from pixelwise.models.summary import summary
 
-    model_window = scaled_size(*window, input_scale)
-    result = summary(model, model_window)
+    result = summary(model, scaled_size(*window, input_scale))
     height, width = (round(f / input_scale) for f in result.receptive_field)
-    return (min(height, window[0]), min(width, window[1])), result.receptive_field_global
+    field = (min(height, window[0]), min(width, window[1]))
+    return field, result.receptive_field_global, max(1, round(result.output_stride / input_scale))
 
 
 def load(path: str | Path, device: str | torch.device | None = None) -> Segmenter:

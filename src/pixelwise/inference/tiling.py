@@ -1,18 +1,22 @@
 """Tiled prediction with memory that does not grow with the image's height.
 
-Windows of ``tile = (th, tw)`` pixels step by ``stride = round(tile · (1 − overlap))``;
-the last window of a row or column is moved back to end at the image's border, and a
-side shorter than the tile gets one window of its own length. Each window's class
+Windows of ``tile = (th, tw)`` pixels step by ``stride = round(tile · (1 − overlap))``,
+rounded down to a multiple of the network's alignment ``a`` (its output stride in image
+pixels: a U-Net of depth 4 at working scale 0.5 has ``a = 32``), so that every window
+starts on the grid of the network's pooling, as the whole image does. The last window of
+a row or column starts on that grid too and reaches the image's border: it is up to
+``a − 1`` pixels longer than the tile. A side shorter than the tile gets one window of
+its own length. Each window's class
 probabilities are weighted by a blending window (``gaussian``: σ = tile/8 per axis, as in
 nnU-Net; ``constant``: 1) and summed; a pixel's probabilities are the weighted mean.
 
-Windows run tile row by tile row, ``batch`` windows per forward pass. A
+Windows run tile row by tile row, ``batch`` windows of one size per forward pass. A
 :class:`BandAccumulator` holds the weighted sums for the rows that the current tile row
-covers, ``(K, th, W)`` float32, and nothing else: once a tile row is done, the rows above
-the next one are final and leave it, in chunks of at most ``chunk_rows`` rows. Peak memory
-is therefore about ``4·(K+1)·th·W`` bytes (sums and weights) ``+ C·th·W`` (the tile row's
-pixels) plus the model's own for ``batch`` windows: it depends on the tile, the batch and
-the image width, never on the height.
+covers, at most ``(K, th + a − 1, W)`` float32, and nothing else: once a tile row is done,
+the rows above the next one are final and leave it, in chunks of at most ``chunk_rows``
+rows. Peak memory is therefore about ``4·(K+1)·th·W`` bytes (sums and weights)
+``+ C·th·W`` (the tile row's pixels) plus the model's own for ``batch`` windows: it depends
+on the tile, the batch and the image width, never on the height.
 """
 
 from __future__ import annotations
@@ -62,15 +66,15 @@ class TileOptions:
         """The window ``(h, w)`` used on a ``height × width`` image (no larger than it)."""
         return min(self.size[0], height), min(self.size[1], width)
 
-    def strides(self, height: int, width: int) -> tuple[int, int]:
-        """Steps between windows ``(sy, sx)`` in pixels, at least 1."""
+    def strides(self, height: int, width: int, align: int = 1) -> tuple[int, int]:
+        """Steps between windows ``(sy, sx)`` in pixels: multiples of ``align``, at least one."""
         window = self.window(height, width)
-        return tuple(max(1, round(side * (1 - self.overlap))) for side in window)  # type: ignore[return-value]
+        return tuple(_stride(side, self.overlap, align) for side in window)  # type: ignore[return-value]
 
-    def overlap_pixels(self, height: int, width: int) -> tuple[int, int]:
-        """Pixels shared by neighbouring windows ``(oy, ox)``."""
-        window, strides = self.window(height, width), self.strides(height, width)
-        return window[0] - strides[0], window[1] - strides[1]
+    def overlap_pixels(self, height: int, width: int, align: int = 1) -> tuple[int, int]:
+        """Pixels shared by neighbouring windows ``(oy, ox)`` (at least)."""
+        window, strides = self.window(height, width), self.strides(height, width, align)
+        return max(window[0] - strides[0], 0), max(window[1] - strides[1], 0)
 
     def to_dict(self) -> dict:
         return {
@@ -81,15 +85,25 @@ class TileOptions:
         }
 
 
-def window_starts(length: int, window: int, stride: int) -> list[int]:
-    """Start offsets of windows of ``window`` pixels covering ``[0, length)``, ``stride`` apart.
+def _stride(window: int, overlap: float, align: int) -> int:
+    stride = max(1, round(window * (1 - overlap)))
+    if align > 1 and align <= window:
+        stride = max(align, stride // align * align)
+    return stride
 
-    The last window ends at ``length`` (it may overlap its neighbour by more).
+
+def window_spans(length: int, window: int, stride: int, align: int = 1) -> list[tuple[int, int]]:
+    """``(start, size)`` of windows covering ``[0, length)``: starts ``stride`` apart, on
+    multiples of ``align``; the last one reaches ``length`` (so it may be up to ``align − 1``
+    longer than ``window``, and overlap its neighbour by more).
     """
     if window >= length:
-        return [0]
-    starts = list(range(0, length - window, stride))
-    return [*starts, length - window]
+        return [(0, length)]
+    if align > window:
+        align = 1
+    last = (length - window) // align * align
+    starts = [*range(0, last, stride), last]
+    return [(start, (length if start == last else start + window) - start) for start in starts]
 
 
 def blend_weights(height: int, width: int, blend: str) -> torch.Tensor:
@@ -165,27 +179,36 @@ def predict_tiled(
     num_classes: int,
     options: TileOptions,
     receive: RowsFn,
+    align: int = 1,
 ) -> None:
     """Predict ``source`` window by window and pass each finished chunk of rows to ``receive``.
 
-    Rows arrive in order, each exactly once, as ``(first_row, (K, n, W))`` float32 weighted
-    mean probabilities.
+    Windows start on multiples of ``align`` pixels (the network's output stride in image
+    pixels). Rows arrive in order, each exactly once, as ``(first_row, (K, n, W))`` float32
+    weighted mean probabilities.
     """
     height, width = source.height, source.width
     window_h, window_w = options.window(height, width)
-    stride_y, stride_x = options.strides(height, width)
-    rows = window_starts(height, window_h, stride_y)
-    cols = window_starts(width, window_w, stride_x)
-    weight = blend_weights(window_h, window_w, options.blend)
-    band = BandAccumulator(num_classes, window_h, width)
-    for index, y in enumerate(rows):
-        pixels = source.read((y, y + window_h), (0, width))
-        for first in range(0, len(cols), options.batch):
-            chosen = cols[first : first + options.batch]
-            windows = np.stack([pixels[:, x : x + window_w] for x in chosen])
-            scores = probabilities(windows).to("cpu", torch.float32)
-            for x, window_scores in zip(chosen, scores, strict=True):
-                band.add(window_scores, y, x, weight)
-        next_row = rows[index + 1] if index + 1 < len(rows) else height
+    stride_y, stride_x = options.strides(height, width, align)
+    rows = window_spans(height, window_h, stride_y, align)
+    cols = window_spans(width, window_w, stride_x, align)
+    band = BandAccumulator(num_classes, max(size for _, size in rows), width)
+    weights: dict[tuple[int, int], torch.Tensor] = {}
+    for index, (y, row_size) in enumerate(rows):
+        pixels = source.read((y, y + row_size), (0, width))
+        by_width: dict[int, list[int]] = {}
+        for x, col_size in cols:
+            by_width.setdefault(col_size, []).append(x)
+        for col_size, starts in by_width.items():
+            key = (row_size, col_size)
+            if key not in weights:
+                weights[key] = blend_weights(row_size, col_size, options.blend)
+            for first in range(0, len(starts), options.batch):
+                chosen = starts[first : first + options.batch]
+                windows = np.stack([pixels[:, x : x + col_size] for x in chosen])
+                scores = probabilities(windows).to("cpu", torch.float32)
+                for x, window_scores in zip(chosen, scores, strict=True):
+                    band.add(window_scores, y, x, weights[key])
+        next_row = rows[index + 1][0] if index + 1 < len(rows) else height
         for first_row, chunk in band.pop(next_row):
             receive(first_row, chunk)
