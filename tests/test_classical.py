@@ -283,10 +283,14 @@ def test_cli_predict_writes_labels_and_quantized_images(
     assert (
         main(["predict", str(kmeans_run), str(inputs), "--out", str(out), "--save-quantized"]) == 0
     )
-    assert sorted(p.name for p in out.iterdir()) == ["a.png", "a_quantized.png"]
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
+        "a.png",
+        "quantized",
+        "quantized/a.png",
+    ]
     segmenter = pixelwise.load(kmeans_run)
     np.testing.assert_array_equal(np.asarray(Image.open(out / "a.png")), segmenter.predict(picture))
-    quantized = np.asarray(Image.open(out / "a_quantized.png"))
+    quantized = np.asarray(Image.open(out / "quantized" / "a.png"))
     np.testing.assert_array_equal(quantized, segmenter.method.quantize(picture))
 
 

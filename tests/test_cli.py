@@ -83,15 +83,16 @@ def test_predict_writes_index_pngs_at_input_size(trained_run: Path, tmp_path: Pa
         main(["predict", str(trained_run / "model"), str(inputs), "--out", str(out), "--overlay"])
         == 0
     )
-    assert sorted(p.name for p in out.iterdir()) == [
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
         "a.png",
-        "a_overlay.png",
         "b.png",
-        "b_overlay.png",
+        "overlay",
+        "overlay/a.png",
+        "overlay/b.png",
     ]
     labels = np.asarray(Image.open(out / "b.png"))
     assert labels.shape == (33, 17) and labels.dtype == np.uint8 and labels.max() < 4
-    assert np.asarray(Image.open(out / "b_overlay.png")).shape == (33, 17, 3)
+    assert np.asarray(Image.open(out / "overlay" / "b.png")).shape == (33, 17, 3)
 
 
 def test_resume_continues_from_the_last_checkpoint(trained_run: Path) -> None:

@@ -9,11 +9,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from pixelwise.classical.training import fit_classical
 from pixelwise.config import DataSection, RunConfig
-from pixelwise.data.io import list_images, write_png_atomic
 from pixelwise.data.registry import load_split
 from pixelwise.errors import PixelwiseError
 from pixelwise.export.onnx import DEFAULT_OPSET
@@ -21,10 +19,15 @@ from pixelwise.inference.backends import check_backend, installed_backends, load
 from pixelwise.inference.benchmark import REFERENCE, BackendTiming, compare_backends, segmenter_on
 from pixelwise.inference.calibration import calibration_inputs
 from pixelwise.inference.evaluate import EvaluationOptions, evaluate, write_metrics
+from pixelwise.inference.predict import (
+    PredictOptions,
+    PredictReport,
+    model_fingerprint,
+    predict_images,
+)
 from pixelwise.inference.segmenter import Segmenter
 from pixelwise.metrics import SegmentationScores
 from pixelwise.models.saving import load_model, resolve_model_dir
-from pixelwise.report.overlay import overlay
 from pixelwise.rundir import RunDir
 
 FITTED_MAPPING = "fitted: ids to classes by a vote on the training data"
@@ -124,58 +127,19 @@ def evaluate_model(
     return Evaluation(result.scores, write_metrics(result, folder, **context), result.extras)
 
 
-def _unique_stems(files: Sequence[Path]) -> None:
-    seen: dict[str, Path] = {}
-    for file in files:
-        if file.stem in seen:
-            raise PixelwiseError(
-                f"inputs '{seen[file.stem]}' and '{file}' would both write '{file.stem}.png'"
-            )
-        seen[file.stem] = file
-
-
-def _quantizer(segmenter: Segmenter, model_path: str | Path) -> Callable[[np.ndarray], np.ndarray]:
-    """The k-means method's ``quantize``; any other model is a user error."""
-    quantize = getattr(segmenter.method, "quantize", None)
-    if quantize is None:
-        what = segmenter.method.name if segmenter.method is not None else "a network"
-        raise PixelwiseError(f"--save-quantized needs a kmeans model; '{model_path}' is {what}")
-    return quantize
-
-
 def predict_files(
     model_path: str | Path,
     inputs: Iterable[str | Path],
     out: str | Path,
-    with_overlay: bool = False,
-    progress: bool = True,
-    save_quantized: bool = False,
+    options: PredictOptions | None = None,
     backend: str | None = None,
-) -> list[Path]:
-    """Write ``<stem>.png`` per image: uint8 class indices at the input's H×W.
-
-    With ``with_overlay`` also ``<stem>_overlay.png``; with ``save_quantized`` (k-means
-    only) also ``<stem>_quantized.png``, each pixel in its cluster's colour. Returns the
-    label PNG paths. ``backend`` runs a network or exported graph.
-    """
+) -> PredictReport:
+    """Predict images (files and folders) into ``out``: labels, and the outputs ``options``
+    asks for; checked first, batched, resumable (see :mod:`pixelwise.inference.predict`).
+    ``backend`` runs a network or exported graph (see :mod:`pixelwise.inference.backends`)."""
     segmenter = Segmenter.load(model_path, backend=backend)
-    quantize = _quantizer(segmenter, model_path) if save_quantized else None
-    files = list_images(inputs)
-    _unique_stems(files)
-    colours = segmenter.info.colours
-    written = []
-    for file in tqdm(files, desc="predicting", disable=not progress):
-        image = segmenter.to_array(file)
-        labels = segmenter.predict(image)
-        target = Path(out) / f"{file.stem}.png"
-        write_png_atomic(target, labels, palette=colours)
-        written.append(target)
-        if with_overlay:
-            picture = overlay(image, labels, colours)
-            write_png_atomic(Path(out) / f"{file.stem}_overlay.png", picture)
-        if quantize is not None:
-            write_png_atomic(Path(out) / f"{file.stem}_quantized.png", quantize(image))
-    return written
+    fingerprint = model_fingerprint(model_path)
+    return predict_images(segmenter, inputs, out, options, model=fingerprint)
 
 
 def export_model(

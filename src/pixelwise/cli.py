@@ -156,18 +156,73 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+_MEMORY_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def _memory(text: str) -> int:
+    """``--max-memory``: bytes, or a number with K, M, G or T (powers of 1024), e.g. 4G."""
+    import re
+
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*", text, re.IGNORECASE)
+    if match is None:
+        raise PixelwiseError(f"--max-memory expects a size such as 4G or 512M, got {text!r}")
+    return int(float(match[1]) * _MEMORY_UNITS[match[2].upper()])
+
+
+def _max_pixels(text: str) -> int | None:
+    """``--max-pixels``: a pixel count, or ``none`` for no limit."""
+    if text.lower() == "none":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise PixelwiseError(f"--max-pixels expects a positive pixel count or none, got {text!r}")
+    return int(text)
+
+
+def _tile_mode(values: list[str]) -> tuple[str, tuple[int, int] | None]:
+    """``--tile``: ``auto``, ``none``, or the tile size ``H W`` (one number: a square)."""
+    if values in (["auto"], ["none"]):
+        return ("auto" if values == ["auto"] else "never"), None
+    if 1 <= len(values) <= 2 and all(v.isdigit() and int(v) > 0 for v in values):
+        sizes = [int(v) for v in values]
+        return "always", (sizes[0], sizes[-1])
+    raise PixelwiseError(f"--tile expects auto, none or a tile size H W, got {' '.join(values)}")
+
+
+def _predict_options(args: argparse.Namespace):
+    from pixelwise.inference.outputs import OutputRequest
+    from pixelwise.inference.predict import PredictOptions
+    from pixelwise.inference.tiling import TileOptions
+    from pixelwise.inference.tta import TTA
+
+    mode, size = _tile_mode(args.tile)
+    tiling = TileOptions(size or (512, 512), args.overlap, args.blend, args.tile_batch)
+    outputs = OutputRequest(args.overlay, args.probabilities, args.save_quantized)
+    return PredictOptions(
+        tile=mode,
+        tiling=tiling,
+        max_memory=_memory(args.max_memory),
+        tta=TTA.parse(args.tta) if args.tta else None,
+        page=args.page,
+        max_pixels=_max_pixels(args.max_pixels),
+        uint16_max=args.uint16_max,
+        float_range=tuple(args.float_range) if args.float_range else None,
+        outputs=outputs,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        summary=args.summary,
+        force=args.force,
+        skip_bad=args.skip_bad,
+    )
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from pixelwise.api import predict_files
+    from pixelwise.inference.predict import describe
 
-    written = predict_files(
-        args.model_dir,
-        args.inputs,
-        args.out,
-        with_overlay=args.overlay,
-        save_quantized=args.save_quantized,
-        backend=args.backend,
+    report = predict_files(
+        args.model_dir, args.inputs, args.out, _predict_options(args), backend=args.backend
     )
-    print(f"wrote {len(written)} label PNG(s) to {args.out}")
+    print("\n".join(describe(report)) + f"; outputs in {args.out}")
     return 0
 
 
@@ -483,16 +538,88 @@ def _evaluate_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _predict_parser(commands: argparse._SubParsersAction) -> None:
-    predict = _command(commands, "predict", "write class-index PNGs for images")
+    from pixelwise.data.reader import DEFAULT_MAX_PIXELS
+
+    predict = _command(
+        commands, "predict", "write class-label PNGs (or TIFFs) for images; resumable"
+    )
     predict.add_argument("model_dir", metavar="MODEL_OR_RUN_DIR")
     predict.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
-    predict.add_argument("--out", required=True, help="output folder")
-    predict.add_argument("--overlay", action="store_true", help="also write <stem>_overlay.png")
+    predict.add_argument(
+        "--out", required=True, help="output folder (not an input folder; a subfolder is fine)"
+    )
+    predict.add_argument("--overlay", action="store_true", help="also write overlay/<stem>.png")
+    predict.add_argument(
+        "--probabilities",
+        action="store_true",
+        help="also write confidence/<stem>.png (top probability × 255) and, for at most 32 "
+        "classes, probabilities/<stem>.npy ((H, W, K) float16)",
+    )
+    predict.add_argument(
+        "--summary", action="store_true", help="write summary.jsonl: size, time, class fractions"
+    )
     predict.add_argument(
         "--save-quantized",
         action="store_true",
-        help="kmeans only: also write <stem>_quantized.png, each pixel in its cluster's colour",
+        help="kmeans only: also write quantized/<stem>.png, each pixel in its cluster's colour",
     )
+    tiles = predict.add_argument_group("tiles and memory")
+    tiles.add_argument(
+        "--tile", nargs="+", default=["auto"], metavar="auto|none|H W",
+        help="auto: whole images, tiles for those over --max-pixels or --max-memory "
+        "(default); none: always whole; H W: always tiles of H×W pixels (default size 512 512)",
+    )  # fmt: skip
+    tiles.add_argument(
+        "--overlap", type=float, default=0.25, metavar="F",
+        help="tile overlap as a fraction of the tile (default 0.25)",
+    )  # fmt: skip
+    tiles.add_argument(
+        "--blend", default="gaussian", choices=["gaussian", "constant"],
+        help="weights of overlapping tiles (default gaussian)",
+    )  # fmt: skip
+    tiles.add_argument(
+        "--tile-batch", type=int, default=4, metavar="N", help="tiles per forward pass (default 4)"
+    )
+    tiles.add_argument(
+        "--max-memory", default="4G", metavar="SIZE",
+        help="memory budget of --tile auto and of batches, e.g. 4G, 512M (default 4G)",
+    )  # fmt: skip
+    tiles.add_argument(
+        "--tta", nargs="+", metavar="MODE",
+        help="test-time augmentation, combinable: hflip, flips, d4, scales:0.75,1,1.25",
+    )  # fmt: skip
+    reading = predict.add_argument_group("reading images")
+    reading.add_argument(
+        "--max-pixels", default=str(DEFAULT_MAX_PIXELS), metavar="N|none",
+        help=f"largest image read whole, in pixels (default {DEFAULT_MAX_PIXELS}, PIL's); "
+        "larger ones are tiled by --tile auto and written as TIFF",
+    )  # fmt: skip
+    reading.add_argument("--page", type=int, metavar="N", help="page of multipage files (0-based)")
+    reading.add_argument(
+        "--float-range", type=float, nargs=2, metavar=("LO", "HI"),
+        help="value range of float images, mapped to 0..255 (default: the model's, 0 1)",
+    )  # fmt: skip
+    reading.add_argument(
+        "--uint16-max", type=int, metavar="N",
+        help="16-bit value meaning full scale (default: the model's, 65535: divide by 257)",
+    )  # fmt: skip
+    runs = predict.add_argument_group("batches and resuming")
+    runs.add_argument(
+        "--batch-size", type=int, default=4, metavar="N",
+        help="images of one size per forward pass (default 4, fewer if --max-memory says so)",
+    )  # fmt: skip
+    runs.add_argument(
+        "--workers", type=int, default=2, metavar="N",
+        help="processes decoding images ahead (default 2; 0: in the main process)",
+    )  # fmt: skip
+    runs.add_argument(
+        "--force", action="store_true", help="redo images whose outputs are already complete"
+    )
+    runs.add_argument(
+        "--skip-bad", action="store_true",
+        help="log unreadable images to OUT/errors.jsonl and go on (default: exit 2 before "
+        "any work)",
+    )  # fmt: skip
     _backend_flag(predict)
     predict.set_defaults(handler=cmd_predict)
     _export_parser(commands)

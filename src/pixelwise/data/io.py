@@ -3,18 +3,21 @@
 Every failure a user can cause (a missing, corrupt or truncated file, a colour mask)
 raises :class:`~pixelwise.errors.PixelwiseError` with a message that names the file.
 Truncated files are detected because images are fully decoded and PIL's
-``ImageFile.LOAD_TRUNCATED_IMAGES`` is left at its default, ``False``.
+``ImageFile.LOAD_TRUNCATED_IMAGES`` is left at its default, ``False``. Images are read by
+:mod:`pixelwise.data.reader`, the one reader of every command.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps, PngImagePlugin
 
+from pixelwise.data import reader
+from pixelwise.data.reader import DEFAULT_MAX_PIXELS, open_pil, read_header
 from pixelwise.errors import PixelwiseError
 from pixelwise.files import atomic_file
 
@@ -32,23 +35,27 @@ def is_image_file(path: Path) -> bool:
 
 
 def _open(path: str | Path) -> Image.Image:
-    """Open and fully decode ``path``; any failure becomes a ``PixelwiseError``."""
+    """Open and fully decode the mask ``path`` by the reader's rules (one page, the default
+    pixel limit, EXIF orientation applied); any failure becomes a ``PixelwiseError``."""
+    header = read_header(path)
+    header.check_pixels(DEFAULT_MAX_PIXELS)
+    image = open_pil(path)
     try:
-        image = Image.open(path)
         image.load()
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        ImageOps.exif_transpose(image, in_place=True)
+    except (OSError, SyntaxError, ValueError) as error:
+        image.close()
         reason = getattr(error, "strerror", None) or str(error)
         raise PixelwiseError(f"cannot read image '{path}': {reason}") from error
     return image
 
 
 def read_image(path: str | Path, channels: int = 3) -> np.ndarray:
-    """Read an image as ``(H, W, channels)`` uint8; ``channels`` is 3 (RGB) or 1 (gray)."""
-    if channels not in (1, 3):
-        raise PixelwiseError(f"image channels must be 1 or 3, got {channels}")
-    with _open(path) as image:
-        array = np.asarray(image.convert("RGB" if channels == 3 else "L"))
-    return array if channels == 3 else array[:, :, None]
+    """Read an image as ``(H, W, channels)`` uint8; ``channels`` is 3 (RGB) or 1 (gray).
+
+    The rules of :func:`pixelwise.data.reader.read_image` with its default options.
+    """
+    return reader.read_image(path, channels)
 
 
 def read_mask(path: str | Path) -> np.ndarray:
@@ -79,26 +86,35 @@ def write_png_atomic(
     path: str | Path,
     array: np.ndarray,
     palette: Sequence[tuple[int, int, int]] | None = None,
+    text: Mapping[str, str] | None = None,
 ) -> None:
-    """Write uint8 ``(H, W)`` or ``(H, W, 3)`` ``array`` as a PNG at ``path``, atomically.
+    """Write uint8 ``(H, W)`` or ``(H, W, 3)``, or uint16 ``(H, W)``, ``array`` as a PNG at
+    ``path``, atomically.
 
     The PNG goes to a temporary file in the same folder, which then replaces ``path``,
     so readers never see a half-written file. With ``palette`` (at most 256 RGB
-    colours) a ``(H, W)`` array is saved as a palette ("P") image. Parent folders are
-    created.
+    colours) a uint8 ``(H, W)`` array is saved as a palette ("P") image; uint16 is saved
+    as 16-bit gray. ``text`` is stored as PNG text chunks. Parent folders are created.
     """
-    if array.dtype != np.uint8 or not (
-        array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3)
+    gray16 = array.dtype == np.uint16 and array.ndim == 2
+    if not gray16 and (
+        array.dtype != np.uint8
+        or not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3))
     ):
-        raise ValueError(f"expected uint8 (H, W) or (H, W, 3), got {array.dtype} {array.shape}")
+        raise ValueError(
+            f"expected uint8 (H, W) or (H, W, 3), or uint16 (H, W), got {array.dtype} {array.shape}"
+        )
     image = Image.fromarray(array)
     if palette is not None:
-        if array.ndim != 2 or len(palette) > 256:
-            raise ValueError("a palette needs a (H, W) array and at most 256 colours")
+        if gray16 or array.ndim != 2 or len(palette) > 256:
+            raise ValueError("a palette needs a uint8 (H, W) array and at most 256 colours")
         image = image.convert("P")
         image.putpalette([value for colour in palette for value in colour])
+    info = PngImagePlugin.PngInfo()
+    for key, value in (text or {}).items():
+        info.add_text(key, value)
     with atomic_file(path) as temporary:
-        image.save(temporary, format="PNG")
+        image.save(temporary, format="PNG", pnginfo=info)
 
 
 def list_images(folder_or_files: Iterable[str | Path] | str | Path) -> list[Path]:

@@ -21,7 +21,7 @@ key of the card.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from torch import nn
 from pixelwise import __version__
 from pixelwise.config import WORKING_SCALE
 from pixelwise.data.base import DatasetInfo
+from pixelwise.data.reader import PixelScaling
 from pixelwise.data.transforms import Normalization
 from pixelwise.errors import PixelwiseError
 from pixelwise.models.options import check_bounds
@@ -53,6 +54,8 @@ class ModelCard:
 
     ``input_scale`` is the working resolution the model was trained at: inputs are
     resized by it before the model, and class scores resized back to the input's size.
+    ``pixel_scaling`` is how stored 16-bit and float pixels were (and are) scaled to the
+    model's 8-bit input range; cards written before it existed load with the default.
     ``export`` is the record of an exported graph (see :mod:`pixelwise.export.record`),
     None for a model saved with its weights.
     """
@@ -61,6 +64,7 @@ class ModelCard:
     info: DatasetInfo
     normalization: Normalization
     input_scale: float = 1.0
+    pixel_scaling: PixelScaling = field(default_factory=PixelScaling)
     export: dict | None = None
 
     def to_dict(self) -> dict:
@@ -71,6 +75,7 @@ class ModelCard:
             **self.info.to_dict(),
             "normalization": self.normalization.to_dict(),
             "input_scale": self.input_scale,
+            "pixel_scaling": self.pixel_scaling.to_dict(),
             **exported,
         }
 
@@ -83,6 +88,7 @@ class ModelCard:
             info,
             _normalization(d["normalization"], info.channels),
             _input_scale(d.get("input_scale", 1.0)),
+            PixelScaling.from_dict(d.get("pixel_scaling", {})),
             d.get("export"),
         )
 

@@ -1,0 +1,385 @@
+"""The files that predicting one image writes, and the receipt that marks them as complete.
+
+For an image ``<stem>`` in ``OUT``:
+
+- ``OUT/<stem>.png``: class labels (pixel value = class index) with the model's class
+  colours as the palette; 16-bit gray without palette for more than 256 classes.
+- ``OUT/overlay/<stem>.png``: the label colours blended over the image.
+- ``OUT/confidence/<stem>.png``: the top class probability × 255, uint8.
+- ``OUT/probabilities/<stem>.npy``: every class probability, ``(H, W, K)`` float16
+  (written only for at most :data:`PROBABILITY_CLASS_LIMIT` classes).
+- ``OUT/quantized/<stem>.png``: k-means models only, each pixel in its cluster's colour.
+
+An image with more pixels than the pixel limit (which PNG readers would refuse) gets
+tiled, zlib-compressed TIFFs (``.tif``) instead, written band by band as rows arrive:
+labels (with the palette as a TIFF colormap), confidence, and a ``K``-band float16
+probability TIFF. Each output kind has its own folder, so no output name can collide
+with another output or with a label.
+
+Every file is written to a temporary name and renamed into place. The label file is
+renamed first and carries a :class:`Receipt` (a PNG text chunk or the TIFF description):
+the input it came from, the settings, and the size and time of every other output. An
+image is complete when its receipt matches and every output it lists is in place
+unchanged, so a partly written image never looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tifffile
+import torch
+
+from pixelwise.data.base import DatasetInfo
+from pixelwise.data.io import write_png_atomic
+from pixelwise.data.reader import open_pil
+from pixelwise.errors import PixelwiseError
+from pixelwise.files import atomic_file
+from pixelwise.inference.segmenter import label_dtype
+from pixelwise.metrics.inputs import predicted_labels
+from pixelwise.report.overlay import overlay
+
+RECEIPT_KEY = "pixelwise-predict"
+PROBABILITY_CLASS_LIMIT = 32
+"""Full class probabilities are written for at most this many classes."""
+TIFF_TILE = (256, 256)
+
+
+@dataclass(frozen=True)
+class OutputRequest:
+    """Which outputs besides the labels: ``overlay``, ``probabilities`` (confidence and, for
+    few classes, every class probability), ``quantized`` (k-means models)."""
+
+    overlay: bool = False
+    probabilities: bool = False
+    quantized: bool = False
+
+    def kinds(self, num_classes: int) -> list[str]:
+        """The output kinds, labels first."""
+        kinds = ["labels"]
+        if self.overlay:
+            kinds.append("overlay")
+        if self.probabilities:
+            kinds.append("confidence")
+            if num_classes <= PROBABILITY_CLASS_LIMIT:
+                kinds.append("probabilities")
+        if self.quantized:
+            kinds.append("quantized")
+        return kinds
+
+
+def output_paths(out: Path, stem: str, kinds: list[str], as_tiff: bool) -> dict[str, Path]:
+    """Where each kind of output of image ``stem`` goes: labels in ``out``, every other kind
+    in the folder of its name (see the module docstring)."""
+    image_suffix = ".tif" if as_tiff else ".png"
+    paths = {}
+    for kind in kinds:
+        if kind == "labels":
+            paths[kind] = out / f"{stem}{image_suffix}"
+        else:
+            suffix = ".npy" if kind == "probabilities" and not as_tiff else image_suffix
+            paths[kind] = out / kind / f"{stem}{suffix}"
+    return paths
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the label file of a completed image records.
+
+    ``input``: the resolved input path, with its size and modification time; ``settings``:
+    the fingerprint of the model and options; ``outputs``: kind -> ``{"path"`` (relative to
+    OUT), ``"bytes"``, ``"mtime_ns"}`` of every other output; ``summary``: size, time and
+    class fractions.
+    """
+
+    input: str
+    input_bytes: int
+    input_mtime_ns: int
+    settings: str
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def to_text(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def for_input(cls, path: Path, settings: str) -> Receipt:
+        stat = path.stat()
+        return cls(str(path.resolve()), stat.st_size, stat.st_mtime_ns, settings)
+
+    def same_input(self, other: Receipt) -> bool:
+        return (self.input, self.input_bytes, self.input_mtime_ns) == (
+            other.input,
+            other.input_bytes,
+            other.input_mtime_ns,
+        )
+
+    def outputs_in_place(self, out: Path) -> bool:
+        """Whether every listed output exists with the recorded size and time."""
+        for record in self.outputs.values():
+            try:
+                stat = (out / record["path"]).stat()
+            except OSError:
+                return False
+            if (stat.st_size, stat.st_mtime_ns) != (record["bytes"], record["mtime_ns"]):
+                return False
+        return True
+
+
+def read_receipt(label: Path) -> Receipt | None:
+    """The receipt in a label file written by pixelwise, or ``None`` (no file, or not ours)."""
+    try:
+        if label.suffix == ".tif":
+            with tifffile.TiffFile(label) as tiff:
+                text = tiff.pages[0].description
+        else:
+            with open_pil(label) as image:
+                text = image.info.get(RECEIPT_KEY, "")
+        return Receipt(**json.loads(text))
+    except (OSError, ValueError, TypeError, PixelwiseError, tifffile.TiffFileError):
+        return None
+
+
+# --- writers: rows in, one file out -----------------------------------------------------
+
+
+class _ArrayWriter:
+    """Collects rows into a whole ``(H, W[, 3])`` array and writes it as a PNG at the end."""
+
+    def __init__(self, temporary: Path, shape: tuple[int, ...], dtype: np.dtype, palette=None):
+        self.temporary = temporary
+        self.array = np.zeros(shape, dtype)
+        self.palette = palette
+
+    def put(self, first_row: int, rows: np.ndarray) -> None:
+        self.array[first_row : first_row + rows.shape[0]] = rows
+
+    def finish(self, text: str | None = None) -> None:
+        palette = self.palette if self.array.dtype == np.uint8 else None
+        write_png_atomic(self.temporary, self.array, palette, {RECEIPT_KEY: text} if text else None)
+
+    def close(self) -> None:
+        """Nothing to stop."""
+
+
+class _NpyWriter:
+    """Streams ``(H, W, K)`` float16 rows into a ``.npy`` file, top to bottom."""
+
+    def __init__(self, temporary: Path, shape: tuple[int, int, int]) -> None:
+        self.temporary = temporary
+        self.handle = open(temporary, "wb")  # noqa: SIM115 - closed by finish/close
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype("<f2")), "fortran_order": False}
+        np.lib.format.write_array_header_2_0(self.handle, {**header, "shape": shape})
+
+    def put(self, first_row: int, rows: np.ndarray) -> None:
+        self.handle.write(np.ascontiguousarray(rows, "<f2").tobytes())
+
+    def finish(self, text: str | None = None) -> None:
+        self.handle.close()
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+_END = object()
+
+
+class _TiffWriter:
+    """Streams rows into a tiled, zlib-compressed TIFF from a writer thread.
+
+    ``tifffile`` pulls tiles from a generator; rows are handed over through a queue of at
+    most two chunks, so memory stays at one row of tiles plus two chunks.
+    """
+
+    def __init__(
+        self,
+        temporary: Path,
+        shape: tuple[int, ...],
+        dtype: np.dtype,
+        colormap: np.ndarray | None = None,
+    ) -> None:
+        self.temporary = temporary
+        self.width = shape[1]
+        self.rows: queue.Queue = queue.Queue(maxsize=2)
+        self.error: BaseException | None = None
+        options: dict[str, Any] = {
+            "shape": shape,
+            "dtype": dtype,
+            "tile": TIFF_TILE,
+            "compression": "zlib",
+            "metadata": None,
+            "description": "",
+            "bigtiff": int(np.prod(shape)) * np.dtype(dtype).itemsize > 2**31,
+        }
+        if colormap is not None:
+            options |= {"photometric": "palette", "colormap": colormap}
+        elif len(shape) == 3:
+            photometric = "rgb" if shape[2] == 3 and dtype == np.uint8 else "minisblack"
+            options |= {"photometric": photometric, "planarconfig": "contig"}
+        else:
+            options["photometric"] = "minisblack"
+        self.thread = threading.Thread(target=self._write, args=(options,), daemon=True)
+        self.thread.start()
+
+    def _write(self, options: dict[str, Any]) -> None:
+        try:
+            tifffile.imwrite(self.temporary, self._tiles(), **options)
+        except BaseException as error:  # handed to the caller in finish()
+            self.error = error
+
+    def _tiles(self) -> Iterator[np.ndarray]:
+        tile_h, tile_w = TIFF_TILE
+        pending: list[np.ndarray] = []
+        held = 0
+        while True:
+            rows = self.rows.get()
+            if rows is _END or rows is None:
+                if rows is None:
+                    raise RuntimeError("prediction stopped")
+                break
+            pending.append(rows)
+            held += rows.shape[0]
+            while held >= tile_h:
+                band = np.concatenate(pending)
+                yield from self._row_of_tiles(band[:tile_h], tile_w)
+                pending, held = [band[tile_h:]], held - tile_h
+        if held:
+            yield from self._row_of_tiles(np.concatenate(pending), tile_w)
+
+    def _row_of_tiles(self, band: np.ndarray, tile_w: int) -> Iterator[np.ndarray]:
+        for x in range(0, self.width, tile_w):
+            yield band[:, x : x + tile_w]
+
+    def put(self, first_row: int, rows: np.ndarray) -> None:
+        if self.error is not None:
+            raise self.error
+        self.rows.put(np.ascontiguousarray(rows))
+
+    def finish(self, text: str | None = None) -> None:
+        self.rows.put(_END)
+        self.thread.join()
+        if self.error is not None:
+            raise PixelwiseError(f"cannot write '{self.temporary}': {self.error}")
+        if text:
+            tifffile.tiffcomment(self.temporary, comment=text)
+
+    def close(self) -> None:
+        if self.thread.is_alive():
+            self.rows.put(None)
+            self.thread.join()
+
+
+def _colormap(info: DatasetInfo) -> np.ndarray | None:
+    """The class colours as a 16-bit TIFF colormap ``(3, 256)``, for at most 256 classes."""
+    if info.num_classes > 256:
+        return None
+    colormap = np.zeros((3, 256), np.uint16)
+    colormap[:, : info.num_classes] = np.asarray(info.colours, np.uint16).T * 257
+    return colormap
+
+
+class ImageOutputs:
+    """Writes one image's outputs as rows arrive; a context manager.
+
+    Leaving the ``with`` block normally after :meth:`finish` renames the label file into
+    place first, then the others; leaving it on an exception removes every temporary file
+    and leaves ``OUT`` as it was.
+    """
+
+    def __init__(
+        self, paths: dict[str, Path], height: int, width: int, info: DatasetInfo, as_tiff: bool
+    ) -> None:
+        self.paths = paths
+        self.info = info
+        self.counts = np.zeros(info.num_classes, np.int64)
+        self._stack = ExitStack()
+        self._writers: dict[str, Any] = {}
+        for kind in sorted(paths, key=lambda k: k == "labels"):  # labels last: renamed first
+            temporary = self._stack.enter_context(atomic_file(paths[kind]))
+            self._writers[kind] = self._writer(kind, temporary, height, width, as_tiff)
+
+    def _writer(self, kind: str, temporary: Path, height: int, width: int, as_tiff: bool):
+        classes = self.info.num_classes
+        shapes = {
+            "labels": ((height, width), label_dtype(classes)),
+            "confidence": ((height, width), np.dtype(np.uint8)),
+            "overlay": ((height, width, 3), np.dtype(np.uint8)),
+            "quantized": ((height, width, 3), np.dtype(np.uint8)),
+            "probabilities": ((height, width, classes), np.dtype(np.float16)),
+        }
+        shape, dtype = shapes[kind]
+        colormap = _colormap(self.info) if kind == "labels" else None
+        if as_tiff:
+            return _TiffWriter(temporary, shape, dtype, colormap)
+        if kind == "probabilities":
+            return _NpyWriter(temporary, shape)
+        palette = self.info.colours if kind == "labels" else None
+        return _ArrayWriter(temporary, shape, dtype, palette)
+
+    def __enter__(self) -> ImageOutputs:
+        return self
+
+    def __exit__(self, *exc: Any) -> bool:
+        for writer in self._writers.values():
+            writer.close()
+        return self._stack.__exit__(*exc)
+
+    def put(
+        self,
+        first_row: int,
+        labels: np.ndarray,
+        probabilities: torch.Tensor | None = None,
+        pixels: np.ndarray | None = None,
+        quantized: np.ndarray | None = None,
+    ) -> None:
+        """Hand over rows ``first_row..`` : ``labels (n, W)``, their ``probabilities (K, n, W)``
+        (networks), the image's ``pixels (n, W, C)`` (for the overlay), ``quantized (n, W, 3)``.
+        """
+        self.counts += np.bincount(labels.ravel(), minlength=self.info.num_classes)
+        rows = {"labels": labels, "quantized": quantized}
+        if "overlay" in self._writers:
+            rows["overlay"] = overlay(pixels, labels, self.info.colours)
+        if probabilities is not None:
+            top = probabilities.amax(dim=0)
+            rows["confidence"] = (top * 255).round_().to(torch.uint8).numpy()
+            rows["probabilities"] = probabilities.permute(1, 2, 0).half().numpy()
+        for kind, writer in self._writers.items():
+            writer.put(first_row, rows[kind])
+
+    def class_fractions(self) -> dict[str, float]:
+        total = max(int(self.counts.sum()), 1)
+        return {
+            name: int(n) / total for name, n in zip(self.info.classes, self.counts, strict=True)
+        }
+
+    def finish(self, receipt: Receipt, out: Path) -> Receipt:
+        """Complete every file; the label file gets ``receipt`` with the others' records."""
+        records = {}
+        for kind, writer in self._writers.items():
+            if kind == "labels":
+                continue
+            writer.finish()
+            stat = writer.temporary.stat()
+            records[kind] = {
+                "path": self.paths[kind].relative_to(out).as_posix(),
+                "bytes": stat.st_size,
+                "mtime_ns": stat.st_mtime_ns,
+            }
+        receipt = Receipt(**{**asdict(receipt), "outputs": records})
+        self._writers["labels"].finish(receipt.to_text())
+        return receipt
+
+
+def labels_from(probabilities: torch.Tensor, num_classes: int) -> np.ndarray:
+    """``(K, n, W)`` probabilities -> ``(n, W)`` labels as :func:`label_dtype` (lowest class
+    wins ties, as ``torch.argmax``)."""
+    labels = predicted_labels(probabilities[None], num_classes, torch.int64)[0]
+    return labels.numpy().astype(label_dtype(num_classes))
