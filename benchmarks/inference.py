@@ -150,7 +150,7 @@ def print_table(rows: list[dict], keys: list[str]) -> None:
 
 def camvid(root: Path, images: int = 0):
     """CamVid val, or its first ``images`` images (0: all)."""
-    from pixelwise.data.datasets import camvid_dataset
+    from pixelwise.data.camvid import camvid_dataset
 
     dataset = camvid_dataset(root, "val")
     if images:

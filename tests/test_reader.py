@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import tifffile
 from PIL import Image, ImageOps
-from pixelwise.data.datasets import folder_dataset
 
+from pixelwise.data.folder import folder_dataset
 from pixelwise.data.io import read_mask
 from pixelwise.data.reader import PixelScaling, ReadOptions, read_header, read_image
 from pixelwise.errors import PixelwiseError
