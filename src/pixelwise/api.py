@@ -1,11 +1,11 @@
-"""The workflows behind the CLI, as plain functions: train, evaluate, predict."""
+"""The workflows behind the CLI, as plain functions: train, evaluate, predict, serve."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pixelwise.classical.training import fit_classical
 from pixelwise.config import DataSection, RunConfig
@@ -21,6 +21,9 @@ from pixelwise.inference.segmenter import Segmenter
 from pixelwise.metrics import SegmentationScores
 from pixelwise.models.saving import resolve_model_dir
 from pixelwise.rundir import RunDir
+
+if TYPE_CHECKING:
+    from pixelwise.serve.options import ServeOptions
 
 FITTED_MAPPING = "fitted: ids to classes by a vote on the training data"
 ORACLE_MAPPING = (
@@ -104,3 +107,18 @@ def predict_files(
     segmenter = Segmenter.load(model_path)
     fingerprint = model_fingerprint(model_path)
     return predict_images(segmenter, inputs, out, options, model=fingerprint)
+
+
+def serve(models: Sequence[str], options: ServeOptions | None = None) -> None:
+    """Serve saved models (``PATH`` or ``NAME=PATH``) over HTTP until interrupted: the REST
+    API and the web page of :mod:`pixelwise.serve`, under ``options``' limits."""
+    from pixelwise.serve import require_extra
+
+    require_extra()
+    from pixelwise.serve.app import create_app
+    from pixelwise.serve.models import load_models
+    from pixelwise.serve.options import ServeOptions
+    from pixelwise.serve.server import run_server
+
+    options = options or ServeOptions()
+    run_server(create_app(load_models(models, options.backend), options), options)
