@@ -138,3 +138,21 @@ def test_a_cancelled_waiter_keeps_its_place_until_its_job_ends() -> None:
 
     asyncio.run(scenario())
     pool.shutdown()
+
+
+def test_run_server_binds_as_told_with_a_connection_limit(
+    tiny_unet: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    pytest.importorskip("uvicorn", reason="the serve extra is absent")
+    from pixelwise.serve import server
+    from pixelwise.serve.app import create_app
+
+    calls = []
+    monkeypatch.setattr(server.uvicorn, "run", lambda app, **kwargs: calls.append(kwargs))
+    options = ServeOptions(host="0.0.0.0", port=8123, workers=2, queue=30)
+    app = create_app(load_models([f"net={tiny_unet}"]), options)
+    with caplog.at_level("INFO"):
+        server.run_server(app, options)
+    (kwargs,) = calls
+    assert (kwargs["host"], kwargs["port"], kwargs["limit_concurrency"]) == ("0.0.0.0", 8123, 128)
+    assert "without a token" in caplog.text and "serving net at http://0.0.0.0:8123/" in caplog.text

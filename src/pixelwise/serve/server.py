@@ -28,6 +28,9 @@ def run_server(app: FastAPI, options: ServeOptions) -> None:
     warning = open_address_warning(options)
     if warning:
         logger.warning(warning)
+    names = ", ".join(app.state.pixelwise.models)
+    host = f"[{options.host}]" if ":" in options.host else options.host
+    logger.info("serving %s at http://%s:%d/ (API docs at /docs)", names, host, options.port)
     uvicorn.run(
         app,
         host=options.host,
