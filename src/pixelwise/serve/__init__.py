@@ -5,8 +5,9 @@ The layers, bottom up: :mod:`~pixelwise.serve.options` (every limit, checked onc
 :mod:`~pixelwise.serve.uploads` (a request body read under the size limit, multipart or
 raw), :mod:`~pixelwise.serve.pool` (the bounded worker pool and queue),
 :mod:`~pixelwise.serve.metrics` (Prometheus text), :mod:`~pixelwise.serve.results` (what
-a prediction answers), :mod:`~pixelwise.serve.app` (the FastAPI application and the page
-in ``static/``) and :mod:`~pixelwise.serve.server` (uvicorn). FastAPI, uvicorn and
+a prediction answers), :mod:`~pixelwise.serve.openapi` (the documented parameters,
+body and answers), :mod:`~pixelwise.serve.app` (the FastAPI application and the page in
+``static/``) and :mod:`~pixelwise.serve.server` (uvicorn). FastAPI, uvicorn and
 python-multipart are the optional extra ``pixelwise[serve]``; :func:`require_extra`
 checks for them.
 """

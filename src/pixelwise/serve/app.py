@@ -19,9 +19,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from importlib.resources import files
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.datastructures import MutableHeaders
@@ -37,6 +37,14 @@ from pixelwise.inference.tta import TTA
 from pixelwise.serve.errors import ApiError
 from pixelwise.serve.metrics import CONTENT_TYPE, Metrics
 from pixelwise.serve.models import ServedModel
+from pixelwise.serve.openapi import (
+    PREDICT_DOC,
+    PREDICT_RESPONSES,
+    ModelQuery,
+    OutputQuery,
+    RleQuery,
+    TtaQuery,
+)
 from pixelwise.serve.options import BODY_IDLE_SECONDS, ServeOptions, check_tta
 from pixelwise.serve.pool import PoolFullError, WorkerPool
 from pixelwise.serve.results import Output, summary
@@ -56,94 +64,6 @@ COMMON_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
-}
-ERROR_SCHEMA = {
-    "type": "object",
-    "properties": {"error": {"type": "string"}, "status": {"type": "integer"}},
-}
-
-
-def _error_doc(description: str, example: str, status: int) -> dict[str, Any]:
-    body = {"error": example, "status": status}
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": ERROR_SCHEMA, "example": body}},
-    }
-
-
-SUMMARY_EXAMPLE = {
-    "model": "camvid-unet",
-    "width": 960,
-    "height": 720,
-    "seconds": 0.41,
-    "queued_seconds": 0.0,
-    "tiled": False,
-    "tta": [],
-    "classes": [
-        {"index": 0, "name": "Sky", "colour": [128, 128, 128], "pixels": 152064, "fraction": 0.22}
-    ],
-    "mask": {"encoding": "row-major-runs", "values": [0, 3], "counts": [960, 12]},
-}
-ModelQuery = Annotated[
-    str | None,
-    Query(max_length=64, description="A name from /api/models; optional with one model."),
-]
-OutputQuery = Annotated[
-    Output,
-    Query(
-        description="`labels`: palette PNG of class indices (the bytes `pixelwise predict` "
-        "writes, less its receipt); `overlay`: class colours over the image (PNG); "
-        "`json`: size, time, per-class pixel fractions."
-    ),
-]
-TtaQuery = Annotated[
-    list[str] | None,
-    Query(
-        description="Test-time augmentation, repeatable: hflip, flips, d4, scales:0.75,1,1.25 "
-        "(networks only; at most 8 views).",
-        openapi_examples={"mirror": {"summary": "left-right flip", "value": ["hflip"]}},
-    ),
-]
-RleQuery = Annotated[bool, Query(description="json: add the labels run-length encoded.")]
-PREDICT_DOC: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "description": "The image: a multipart field named `image`, or the raw body.",
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["image"],
-                    "properties": {"image": {"type": "string", "format": "binary"}},
-                }
-            },
-            "image/png": {"schema": {"type": "string", "format": "binary"}},
-            "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
-            "image/tiff": {"schema": {"type": "string", "format": "binary"}},
-            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-        },
-    }
-}
-PREDICT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "`labels` and `overlay`: a PNG; `json`: the summary.",
-        "content": {
-            "image/png": {"schema": {"type": "string", "format": "binary"}},
-            "application/json": {"example": SUMMARY_EXAMPLE},
-        },
-    },
-    400: _error_doc("No image in the request.", "the image is empty: ...", 400),
-    401: _error_doc("Token missing or wrong.", "missing or wrong token: ...", 401),
-    404: _error_doc("Unknown model.", "unknown model 'x'; the models: unet", 404),
-    413: _error_doc(
-        "Body or image too large.",
-        "image 'bomb.png' is 50000x50000 (2,500,000,000 pixels), above the limit of "
-        "16,777,216 pixels (--max-pixels)",
-        413,
-    ),
-    415: _error_doc("Not an image.", "cannot read image 'x.txt': not an image format ...", 415),
-    422: _error_doc("Unreadable image or bad parameter.", "cannot read image ...", 422),
-    503: _error_doc("Busy: retry after `Retry-After` seconds.", "busy: ...", 503),
 }
 
 
