@@ -1,11 +1,11 @@
-"""The workflows behind the CLI, as plain functions: train, evaluate, predict, export, bench."""
+"""The workflows behind the CLI, as plain functions: train, evaluate, predict, export, bench, serve."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -29,6 +29,9 @@ from pixelwise.inference.segmenter import Segmenter
 from pixelwise.metrics import SegmentationScores
 from pixelwise.models.saving import load_model, resolve_model_dir
 from pixelwise.rundir import RunDir
+
+if TYPE_CHECKING:
+    from pixelwise.serve.options import ServeOptions
 
 FITTED_MAPPING = "fitted: ids to classes by a vote on the training data"
 ORACLE_MAPPING = (
@@ -201,3 +204,18 @@ def bench(
         channels = segmenters[REFERENCE].info.channels
         image = np.random.default_rng(0).integers(0, 256, (*size, channels), dtype=np.uint8)
     return compare_backends(segmenters, image, repeats)
+
+
+def serve(models: Sequence[str], options: ServeOptions | None = None) -> None:
+    """Serve saved models (``PATH`` or ``NAME=PATH``) over HTTP until interrupted: the REST
+    API and the web page of :mod:`pixelwise.serve`, under ``options``' limits."""
+    from pixelwise.serve import require_extra
+
+    require_extra()
+    from pixelwise.serve.app import create_app
+    from pixelwise.serve.models import load_models
+    from pixelwise.serve.options import ServeOptions
+    from pixelwise.serve.server import run_server
+
+    options = options or ServeOptions()
+    run_server(create_app(load_models(models, options.backend), options), options)

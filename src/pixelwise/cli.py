@@ -279,9 +279,10 @@ def _export_parser(commands: argparse._SubParsersAction) -> None:
     from pixelwise.export.onnx import DEFAULT_OPSET
     from pixelwise.export.record import FORMATS
 
-    export = commands.add_parser(
+    export = _command(
+        commands,
         "export",
-        help="write a model as an ONNX, TorchScript or OpenVINO graph with its config.json; "
+        "write a model as an ONNX, TorchScript or OpenVINO graph with its config.json; "
         "load, predict and evaluate take the folder like a model folder",
     )
     export.add_argument("model_dir", metavar="RUN_OR_MODEL_DIR")
@@ -337,10 +338,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _bench_parser(commands: argparse._SubParsersAction) -> None:
-    bench = commands.add_parser(
+    bench = _command(
+        commands,
         "bench",
-        help="time a model on every installed backend side by side and check each against "
-        "eager PyTorch",
+        "time a model on every installed backend side by side and check each against eager PyTorch",
     )
     bench.add_argument("model_dir", metavar="RUN_OR_MODEL_DIR")
     bench.add_argument(
@@ -432,6 +433,78 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"run directory: {run.root}\nmetrics: {evaluation.metrics_path}\npicture: {picture}")
     print(f"demo finished in {time.perf_counter() - started:.0f} s")
     return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
+    from pixelwise.api import serve
+    from pixelwise.serve.options import ServeOptions
+
+    pixels = _max_pixels(args.max_pixels)
+    if pixels is None:
+        raise PixelwiseError("--max-pixels must be a pixel count for a server, not none")
+    options = ServeOptions(
+        host=args.host,
+        port=args.port,
+        max_upload_mb=args.max_upload_mb,
+        max_pixels=pixels,
+        workers=args.workers,
+        queue=args.queue,
+        token=args.token or os.environ.get("PIXELWISE_TOKEN") or None,
+        backend=args.backend,
+        max_memory=_memory(args.max_memory),
+    )
+    serve(args.models, options)
+    return 0
+
+
+def _add_serve_parser(commands: argparse._SubParsersAction) -> None:
+    from pixelwise.serve import options as defaults
+
+    serve = _command(
+        commands,
+        "serve",
+        'serve models over HTTP: a REST API and a web page (pip install "pixelwise[serve]")',
+    )
+    serve.add_argument(
+        "models", nargs="+", metavar="MODEL",
+        help="saved-model folder, run directory or classical method folder; NAME=PATH names it "
+        "(default name: the folder's)",
+    )  # fmt: skip
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free)")
+    serve.add_argument(
+        "--backend", help="how networks run, passed to the model loader (default: its own)"
+    )
+    limits = serve.add_argument_group("limits")
+    limits.add_argument(
+        "--max-upload-mb", type=float, default=defaults.DEFAULT_MAX_UPLOAD_MB, metavar="MB",
+        help=f"largest request body in MiB (default {defaults.DEFAULT_MAX_UPLOAD_MB:g})",
+    )  # fmt: skip
+    limits.add_argument(
+        "--max-pixels", default=str(defaults.DEFAULT_MAX_PIXELS), metavar="N",
+        help=f"largest image in pixels, checked on its header (default "
+        f"{defaults.DEFAULT_MAX_PIXELS})",
+    )  # fmt: skip
+    limits.add_argument(
+        "--max-memory", default="1G", metavar="SIZE",
+        help="memory one prediction may use before it is tiled, e.g. 1G (default 1G)",
+    )  # fmt: skip
+    limits.add_argument(
+        "--workers", type=int, default=1, metavar="N", help="images predicted at once (default 1)"
+    )
+    limits.add_argument(
+        "--queue", type=int, default=defaults.DEFAULT_QUEUE, metavar="N",
+        help=f"requests that may wait for a worker; more are answered 503 (default "
+        f"{defaults.DEFAULT_QUEUE})",
+    )  # fmt: skip
+    limits.add_argument(
+        "--token", metavar="TOKEN",
+        help="require 'Authorization: Bearer TOKEN' on the API and /metrics (default: "
+        "$PIXELWISE_TOKEN; none)",
+    )  # fmt: skip
+    serve.set_defaults(handler=cmd_serve)
 
 
 def _command(
@@ -681,6 +754,7 @@ def build_parser() -> argparse.ArgumentParser:
         add(commands)
     _model_parsers(commands)
     _data_parser(commands)
+    _add_serve_parser(commands)
     return parser
 
 

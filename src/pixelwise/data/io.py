@@ -1,4 +1,4 @@
-"""Reading images and masks from disk, writing PNGs atomically, listing image files.
+"""Reading images and masks from disk, encoding and writing PNGs atomically, listing images.
 
 Every failure a user can cause (a missing, corrupt or truncated file, a colour mask)
 raises :class:`~pixelwise.errors.PixelwiseError` with a message that names the file.
@@ -9,17 +9,19 @@ Truncated files are detected because images are fully decoded and PIL's
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, PngImagePlugin
+from PIL import Image, ImageOps
 
 from pixelwise.data import reader
+from pixelwise.data.png_chunks import add_text_chunk
 from pixelwise.data.reader import DEFAULT_MAX_PIXELS, open_pil, read_header
 from pixelwise.errors import PixelwiseError
-from pixelwise.files import atomic_file
+from pixelwise.files import write_bytes_atomic
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
 """Lower-case file suffixes treated as images; matching ignores case."""
@@ -82,19 +84,18 @@ def read_mask(path: str | Path) -> np.ndarray:
     return rgb[..., 0].astype(np.int64)
 
 
-def write_png_atomic(
-    path: str | Path,
+def encode_png(
     array: np.ndarray,
     palette: Sequence[tuple[int, int, int]] | None = None,
     text: Mapping[str, str] | None = None,
-) -> None:
-    """Write uint8 ``(H, W)`` or ``(H, W, 3)``, or uint16 ``(H, W)``, ``array`` as a PNG at
-    ``path``, atomically.
+) -> bytes:
+    """Encode uint8 ``(H, W)`` or ``(H, W, 3)``, or uint16 ``(H, W)``, ``array`` as PNG bytes.
 
-    The PNG goes to a temporary file in the same folder, which then replaces ``path``,
-    so readers never see a half-written file. With ``palette`` (at most 256 RGB
-    colours) a uint8 ``(H, W)`` array is saved as a palette ("P") image; uint16 is saved
-    as 16-bit gray. ``text`` is stored as PNG text chunks. Parent folders are created.
+    With ``palette`` (at most 256 RGB colours) a uint8 ``(H, W)`` array is saved as a
+    palette ("P") image; uint16 is saved as 16-bit gray. ``text`` is stored as ``tEXt``
+    chunks inserted by :func:`~pixelwise.data.png_chunks.add_text_chunk`, so the bytes
+    without them are exactly the bytes encoded without ``text``. Deterministic: the same
+    array and palette give the same bytes.
     """
     gray16 = array.dtype == np.uint16 and array.ndim == 2
     if not gray16 and (
@@ -110,11 +111,26 @@ def write_png_atomic(
             raise ValueError("a palette needs a uint8 (H, W) array and at most 256 colours")
         image = image.convert("P")
         image.putpalette([value for colour in palette for value in colour])
-    info = PngImagePlugin.PngInfo()
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    png = buffer.getvalue()
     for key, value in (text or {}).items():
-        info.add_text(key, value)
-    with atomic_file(path) as temporary:
-        image.save(temporary, format="PNG", pnginfo=info)
+        png = add_text_chunk(png, key, value)
+    return png
+
+
+def write_png_atomic(
+    path: str | Path,
+    array: np.ndarray,
+    palette: Sequence[tuple[int, int, int]] | None = None,
+    text: Mapping[str, str] | None = None,
+) -> None:
+    """Write :func:`encode_png`'s bytes of ``array`` to ``path``, atomically.
+
+    The PNG goes to a temporary file in the same folder, which then replaces ``path``,
+    so readers never see a half-written file. Parent folders are created.
+    """
+    write_bytes_atomic(path, encode_png(array, palette, text))
 
 
 def list_images(folder_or_files: Iterable[str | Path] | str | Path) -> list[Path]:

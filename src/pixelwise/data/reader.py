@@ -17,22 +17,29 @@ model's card):
 - TIFF (BigTIFF, tiled or striped) is read with ``tifffile``, which can also read regions
   (:mod:`pixelwise.data.regions`). A TIFF compression that ``tifffile`` cannot decode
   without ``imagecodecs`` (LZW, JPEG) is read by PIL when it holds 8-bit pixels.
+- An image is a file path, or bytes in memory (``bytes`` or a binary file object, e.g. an
+  upload), held by an :class:`ImageSource`; in-memory images never touch the disk.
+- Bytes that no reader recognises, and pixel types pixelwise does not read, raise
+  :class:`UnsupportedImageError` (a ``PixelwiseError``); everything else that a file can get
+  wrong (truncated data, several pages, out-of-range values) raises ``PixelwiseError``.
 """
 
 from __future__ import annotations
 
+import io
+import os
 import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import cv2
 import numpy as np
 import tifffile
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from pixelwise.data.dihedral import IDENTITY, Dihedral, from_exif
 from pixelwise.errors import PixelwiseError
@@ -46,6 +53,70 @@ _EXIF_ORIENTATION = 274
 _PIL_LIMIT_LOCK = threading.Lock()
 _UINT16_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N"})
 _PNG_16BIT_COLOUR = frozenset({2, 4, 6})  # IHDR colour types: RGB, gray + alpha, RGBA
+READABLE_FORMATS = "PNG, JPEG, TIFF, BMP, GIF, WebP"
+
+
+class UnsupportedImageError(PixelwiseError):
+    """Bytes that are not an image format pixelwise reads, or pixels of a type it does not read."""
+
+
+ImageInput = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO
+"""An image as a path, or its encoded bytes in memory (a binary file object is read whole)."""
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """Where an image's encoded bytes are: a file (``path``) or memory (``data``).
+
+    ``name`` is how messages name the image: the path, or the name given with the bytes.
+    """
+
+    name: str
+    path: Path | None = None
+    data: bytes | None = None
+
+    @classmethod
+    def of(cls, image: ImageInput | ImageSource, name: str | None = None) -> ImageSource:
+        """A source for a path, ``bytes``-like data or a binary file object (read whole).
+
+        ``name`` names in-memory data in messages (default ``<bytes>``).
+        """
+        if isinstance(image, ImageSource):
+            return image
+        if isinstance(image, (str, os.PathLike)):
+            return cls(str(image), path=Path(image))
+        if isinstance(image, (bytes, bytearray, memoryview)):
+            return cls(name or "<bytes>", data=bytes(image))
+        if hasattr(image, "read"):
+            data = image.read()
+            if not isinstance(data, bytes):
+                raise TypeError("an image file object must be opened in binary mode")
+            return cls(name or str(getattr(image, "name", "<file object>")), data=data)
+        raise TypeError(f"expected a path, bytes or a binary file object, got {type(image)}")
+
+    def readable(self) -> Path | BinaryIO:
+        """What PIL and tifffile open: the path, or a new in-memory file over the bytes."""
+        return self.path if self.path is not None else io.BytesIO(self.data or b"")
+
+    def head(self, size: int) -> bytes:
+        """The first ``size`` bytes (fewer when the image is shorter)."""
+        if self.data is not None:
+            return self.data[:size]
+        try:
+            with open(self.path, "rb") as handle:  # type: ignore[arg-type]
+                return handle.read(size)
+        except OSError as error:
+            raise _cannot_read(self.name, error) from None
+
+    def contents(self) -> np.ndarray:
+        """Every byte, as a uint8 array (for decoders that take a buffer)."""
+        if self.data is not None:
+            return np.frombuffer(self.data, np.uint8)
+        return np.fromfile(self.path, dtype=np.uint8)  # type: ignore[arg-type]
+
+    def check_exists(self) -> None:
+        if self.path is not None and not self.path.is_file():
+            raise PixelwiseError(f"cannot read image '{self.name}': no such file")
 
 
 @dataclass(frozen=True)
@@ -92,7 +163,7 @@ class PixelScaling:
             return self._scale_uint16(values, path)
         if kind.kind == "f":
             return self._scale_float(values, path)
-        raise PixelwiseError(
+        raise UnsupportedImageError(
             f"image '{path}' has {kind} pixels; pixelwise reads 8- and 16-bit unsigned "
             "integer and float images: convert it to one of these"
         )
@@ -139,12 +210,13 @@ class ReadOptions:
 class ImageHeader:
     """What a file's header says, before any pixel is decoded.
 
-    ``height`` and ``width`` are the displayed size (after ``orientation``); ``samples``
-    are the stored channels (alpha included); ``reader`` is ``"tifffile"`` or ``"pil"``;
-    ``segment_bytes`` is a TIFF page's largest decoded tile or strip (0 otherwise).
+    ``source`` holds the encoded bytes (a file or memory); ``height`` and ``width`` are the
+    displayed size (after ``orientation``); ``samples`` are the stored channels (alpha
+    included); ``reader`` is ``"tifffile"`` or ``"pil"``; ``segment_bytes`` is a TIFF
+    page's largest decoded tile or strip (0 otherwise).
     """
 
-    path: Path
+    source: ImageSource
     height: int
     width: int
     samples: int
@@ -155,6 +227,11 @@ class ImageHeader:
     segment_bytes: int = 0
 
     @property
+    def name(self) -> str:
+        """How messages name the image (its path, or the name given with its bytes)."""
+        return self.source.name
+
+    @property
     def pixels(self) -> int:
         return self.height * self.width
 
@@ -162,7 +239,7 @@ class ImageHeader:
         """Raise when the image has more than ``max_pixels`` pixels (``None``: no limit)."""
         if max_pixels is not None and self.pixels > max_pixels:
             raise PixelwiseError(
-                f"image '{self.path}' is {self.width}x{self.height} ({self.pixels:,} pixels), "
+                f"image '{self.name}' is {self.width}x{self.height} ({self.pixels:,} pixels), "
                 f"above the limit of {max_pixels:,} pixels (--max-pixels){hint}"
             )
 
@@ -172,13 +249,9 @@ def _cannot_read(path: str | Path, error: BaseException) -> PixelwiseError:
     return PixelwiseError(f"cannot read image '{path}': {reason}")
 
 
-def is_tiff(path: str | Path) -> bool:
-    """Whether ``path`` starts with a TIFF or BigTIFF signature."""
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(4) in _TIFF_MAGIC
-    except OSError as error:
-        raise _cannot_read(path, error) from None
+def is_tiff(image: ImageInput | ImageSource) -> bool:
+    """Whether ``image`` starts with a TIFF or BigTIFF signature."""
+    return ImageSource.of(image).head(4) in _TIFF_MAGIC
 
 
 def _orientation(value: object, path: str | Path) -> Dihedral:
@@ -225,11 +298,12 @@ def _segment_bytes(page: tifffile.TiffPage) -> int:
     return int(np.prod(page.chunks)) * page.dtype.itemsize
 
 
-def _tiff_header(path: Path, options: ReadOptions) -> ImageHeader | None:
+def _tiff_header(source: ImageSource, options: ReadOptions) -> ImageHeader | None:
     """The header of a TIFF that tifffile reads; ``None`` when PIL must read it."""
+    name = source.name
     try:
-        with tifffile.TiffFile(path) as tiff:
-            index = _page_index(len(tiff.pages), options.page, path)
+        with tifffile.TiffFile(source.readable()) as tiff:
+            index = _page_index(len(tiff.pages), options.page, name)
             page = tiff.pages[index]
             if not _tifffile_can_read(page):
                 return None
@@ -237,32 +311,32 @@ def _tiff_header(path: Path, options: ReadOptions) -> ImageHeader | None:
                 if page.dtype == np.uint8:
                     return None
                 raise PixelwiseError(
-                    f"TIFF '{path}' is compressed with {page.compression.name}, which needs "
+                    f"TIFF '{name}' is compressed with {page.compression.name}, which needs "
                     f"imagecodecs: {IMAGECODECS_HINT}"
                 )
-            samples, _ = tiff_page_layout(page, path)
+            samples, _ = tiff_page_layout(page, name)
             tag = page.tags.get(_EXIF_ORIENTATION)
-            orientation = _orientation(tag.value, path) if tag is not None else IDENTITY
+            orientation = _orientation(tag.value, name) if tag is not None else IDENTITY
             height, width = orientation.output_size(page.imagelength, page.imagewidth)
             return ImageHeader(
-                path, height, width, samples, page.dtype, orientation, index, "tifffile",
+                source, height, width, samples, page.dtype, orientation, index, "tifffile",
                 _segment_bytes(page),
             )  # fmt: skip
     except PixelwiseError:
         raise
     except (OSError, ValueError, KeyError, IndexError, tifffile.TiffFileError) as error:
-        raise _cannot_read(path, error) from None
+        raise _cannot_read(name, error) from None
 
 
 def _read_tiff_page(header: ImageHeader) -> np.ndarray:
     """The stored pixels ``(H, W[, S])`` of the header's page, as stored (not yet oriented)."""
     try:
-        with tifffile.TiffFile(header.path) as tiff:
+        with tifffile.TiffFile(header.source.readable()) as tiff:
             page = tiff.pages[header.page]
-            _, samples_first = tiff_page_layout(page, header.path)
+            _, samples_first = tiff_page_layout(page, header.name)
             values = page.asarray()
     except (OSError, ValueError, KeyError, IndexError, tifffile.TiffFileError) as error:
-        raise _cannot_read(header.path, error) from None
+        raise _cannot_read(header.name, error) from None
     return np.moveaxis(values, 0, -1) if samples_first else values
 
 
@@ -281,34 +355,40 @@ def _pil_limit_lifted() -> Iterator[None]:
             Image.MAX_IMAGE_PIXELS = previous
 
 
-def open_pil(path: str | Path) -> Image.Image:
-    """Open ``path`` lazily with PIL (header only); a failure names the file."""
+def open_pil(image: ImageInput | ImageSource) -> Image.Image:
+    """Open ``image`` lazily with PIL (header only); a failure names the image."""
+    source = ImageSource.of(image)
+    source.check_exists()
     try:
         with _pil_limit_lifted():
-            return Image.open(path)
+            return Image.open(source.readable())
+    except UnidentifiedImageError:
+        raise UnsupportedImageError(
+            f"cannot read image '{source.name}': not an image format pixelwise reads "
+            f"({READABLE_FORMATS})"
+        ) from None
     except (OSError, SyntaxError, ValueError) as error:
-        raise _cannot_read(path, error) from None
+        raise _cannot_read(source.name, error) from None
 
 
-def _png_16bit_colour(path: Path) -> bool:
-    """Whether ``path`` is a PNG with 16-bit colour samples (PIL would keep only 8 bits)."""
-    with open(path, "rb") as handle:
-        head = handle.read(26)
+def _png_16bit_colour(source: ImageSource) -> bool:
+    """Whether ``source`` is a PNG with 16-bit colour samples (PIL would keep only 8 bits)."""
+    head = source.head(26)
     return len(head) == 26 and head[24] == 16 and head[25] in _PNG_16BIT_COLOUR
 
 
-def _pil_sample_type(image: Image.Image, path: Path) -> tuple[int, np.dtype]:
+def _pil_sample_type(image: Image.Image, source: ImageSource) -> tuple[int, np.dtype]:
     """``(samples, dtype)`` of a PIL image as pixelwise decodes it."""
     mode = image.mode
-    if image.format == "PNG" and _png_16bit_colour(path):
+    if image.format == "PNG" and _png_16bit_colour(source):
         return len(image.getbands()), np.dtype(np.uint16)
     if mode in _UINT16_MODES:
         return 1, np.dtype(np.uint16)
     if mode == "F":
         return 1, np.dtype(np.float32)
     if mode == "I":
-        raise PixelwiseError(
-            f"image '{path}' has 32-bit integer pixels; pixelwise reads 8- and 16-bit "
+        raise UnsupportedImageError(
+            f"image '{source.name}' has 32-bit integer pixels; pixelwise reads 8- and 16-bit "
             "unsigned integer and float images: convert it to one of these"
         )
     return len(image.getbands()), np.dtype(np.uint8)
@@ -329,40 +409,40 @@ def _exif_orientation(image: Image.Image) -> object:
     return exif.get(_EXIF_ORIENTATION, 1)
 
 
-def _pil_header(path: Path, options: ReadOptions) -> ImageHeader:
-    with open_pil(path) as image:
-        page = _page_index(getattr(image, "n_frames", 1), options.page, path)
+def _pil_header(source: ImageSource, options: ReadOptions) -> ImageHeader:
+    name = source.name
+    with open_pil(source) as image:
+        page = _page_index(getattr(image, "n_frames", 1), options.page, name)
         try:
             image.seek(page)
-            samples, dtype = _pil_sample_type(image, path)
-            orientation = _orientation(_exif_orientation(image), path)
+            samples, dtype = _pil_sample_type(image, source)
+            orientation = _orientation(_exif_orientation(image), name)
         except (OSError, SyntaxError, ValueError, EOFError) as error:
-            raise _cannot_read(path, error) from None
+            raise _cannot_read(name, error) from None
         height, width = orientation.output_size(image.height, image.width)
-    return ImageHeader(path, height, width, samples, dtype, orientation, page, "pil")
+    return ImageHeader(source, height, width, samples, dtype, orientation, page, "pil")
 
 
 def _read_pil(header: ImageHeader, channels: int) -> np.ndarray:
     """Stored pixels ``(H, W[, S])`` (not yet oriented); 8-bit colour converted by PIL."""
-    path = header.path
     try:
-        with open_pil(path) as image:
+        with open_pil(header.source) as image:
             image.seek(header.page)
             if header.dtype != np.uint8 and header.samples > 1:
-                return _read_png_16bit_colour(path)
+                return _read_png_16bit_colour(header.source)
             image.load()
             if header.dtype == np.uint8:
                 image = image.convert("RGB" if channels == 3 else "L")
             return np.asarray(image)
     except (OSError, SyntaxError, ValueError, EOFError) as error:
-        raise _cannot_read(path, error) from None
+        raise _cannot_read(header.name, error) from None
 
 
-def _read_png_16bit_colour(path: Path) -> np.ndarray:
+def _read_png_16bit_colour(source: ImageSource) -> np.ndarray:
     """A 16-bit colour PNG at full depth, ``(H, W, S)`` uint16 in RGB(A) order."""
-    values = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    values = cv2.imdecode(source.contents(), cv2.IMREAD_UNCHANGED)
     if values is None:
-        raise PixelwiseError(f"cannot read image '{path}': the PNG data cannot be decoded")
+        raise PixelwiseError(f"cannot read image '{source.name}': the PNG data cannot be decoded")
     if values.ndim == 2 or values.shape[2] < 3:
         return values
     order = [2, 1, 0, 3][: values.shape[2]]
@@ -372,18 +452,19 @@ def _read_png_16bit_colour(path: Path) -> np.ndarray:
 # --- the public reader -------------------------------------------------------------------
 
 
-def read_header(path: str | Path, options: ReadOptions | None = None) -> ImageHeader:
-    """Read and check ``path``'s header (size, pages, pixel type, orientation), quickly.
+def read_header(image: ImageInput | ImageSource, options: ReadOptions | None = None) -> ImageHeader:
+    """Read and check ``image``'s header (size, pages, pixel type, orientation), quickly.
 
-    Raises :class:`PixelwiseError` naming the file for anything it cannot read or that
-    breaks a rule; the pixel limit is checked by :meth:`ImageHeader.check_pixels`.
+    ``image`` is a path, encoded bytes or a binary file object (see :class:`ImageSource`).
+    Raises :class:`PixelwiseError` naming the image for anything it cannot read or that
+    breaks a rule (:class:`UnsupportedImageError` for what is not a readable image at all); the
+    pixel limit is checked by :meth:`ImageHeader.check_pixels`. Nothing is decoded.
     """
     options = options or ReadOptions()
-    path = Path(path)
-    if not path.is_file():
-        raise PixelwiseError(f"cannot read image '{path}': no such file")
-    header = _tiff_header(path, options) if is_tiff(path) else None
-    return header or _pil_header(path, options)
+    source = ImageSource.of(image)
+    source.check_exists()
+    header = _tiff_header(source, options) if is_tiff(source) else None
+    return header or _pil_header(source, options)
 
 
 def as_channels(image: np.ndarray, channels: int) -> np.ndarray:
@@ -415,14 +496,15 @@ def to_model_pixels(
 ) -> np.ndarray:
     """Stored pixels of (a region of) a file -> displayed ``(h, w, channels)`` uint8."""
     displayed = header.orientation.apply(stored, (0, 1))
-    pixels = as_channels(scaling.to_uint8(displayed, header.path), channels)
+    pixels = as_channels(scaling.to_uint8(displayed, header.name), channels)
     return np.ascontiguousarray(pixels)
 
 
 def read_image(
-    path: str | Path, channels: int = 3, options: ReadOptions | None = None
+    image: ImageInput | ImageSource, channels: int = 3, options: ReadOptions | None = None
 ) -> np.ndarray:
-    """Read a whole image as ``(H, W, channels)`` uint8 by the rules above.
+    """Read a whole image (a path, encoded bytes or a binary file object) as
+    ``(H, W, channels)`` uint8 by the rules above.
 
     ``channels`` is 3 (RGB) or 1 (gray). Truncated or corrupt files, too many pixels,
     several pages without a choice and out-of-range values raise ``PixelwiseError``.
@@ -430,7 +512,7 @@ def read_image(
     if channels not in (1, 3):
         raise PixelwiseError(f"image channels must be 1 or 3, got {channels}")
     options = options or ReadOptions()
-    header = read_header(path, options)
+    header = read_header(image, options)
     header.check_pixels(options.max_pixels)
     return decode(header, channels, options.scaling)
 

@@ -67,11 +67,11 @@ class TiffRegionSource:
         self.height, self.width, self.channels = header.height, header.width, channels
         self.scaling = scaling
         try:
-            self._tiff = tifffile.TiffFile(header.path)
+            self._tiff = tifffile.TiffFile(header.source.readable())
         except (OSError, ValueError, tifffile.TiffFileError) as error:
-            raise PixelwiseError(f"cannot read image '{header.path}': {error}") from None
+            raise PixelwiseError(f"cannot read image '{header.name}': {error}") from None
         self._page = self._tiff.pages[header.page]
-        self.samples, self._samples_first = tiff_page_layout(self._page, header.path)
+        self.samples, self._samples_first = tiff_page_layout(self._page, header.name)
         self._grid = self._segment_grid()
 
     def _segment_grid(self) -> tuple[int, int, int, int, int]:
@@ -87,7 +87,7 @@ class TiffRegionSource:
         planes = self.samples if self._samples_first else 1
         if len(page.dataoffsets) != planes * rows * cols:
             raise PixelwiseError(
-                f"TIFF '{self.header.path}' has an unsupported segment layout; it cannot be "
+                f"TIFF '{self.header.name}' has an unsupported segment layout; it cannot be "
                 "read by region"
             )
         return seg_h, seg_w, rows, cols, planes
@@ -121,7 +121,7 @@ class TiffRegionSource:
                     self._paste(out, segment[0], plane, y - rows[0], x - cols[0])
         except (OSError, ValueError, tifffile.TiffFileError) as error:
             hint = f" ({IMAGECODECS_HINT})" if "imagecodecs" in str(error) else ""
-            raise PixelwiseError(f"cannot read image '{self.header.path}': {error}{hint}") from None
+            raise PixelwiseError(f"cannot read image '{self.header.name}': {error}{hint}") from None
         return out
 
     def _paste(self, out: np.ndarray, segment: np.ndarray, plane: int, top: int, left: int) -> None:

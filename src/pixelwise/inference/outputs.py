@@ -21,6 +21,10 @@ renamed first and carries a :class:`Receipt` (a PNG text chunk or the TIFF descr
 the input it came from, the settings, and the size and time of every other output. An
 image is complete when its receipt matches and every output it lists is in place
 unchanged, so a partly written image never looks complete.
+
+:class:`EncodedOutputs` makes the PNG outputs of one image in memory (for ``pixelwise
+serve``) with the same encoder: its label PNG is byte for byte the label file that
+:class:`ImageOutputs` writes, less the receipt chunk (:func:`without_receipt`).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,10 +43,11 @@ import tifffile
 import torch
 
 from pixelwise.data.base import DatasetInfo
-from pixelwise.data.io import write_png_atomic
+from pixelwise.data.io import encode_png
+from pixelwise.data.png_chunks import remove_text_chunk
 from pixelwise.data.reader import open_pil
 from pixelwise.errors import PixelwiseError
-from pixelwise.files import atomic_file
+from pixelwise.files import atomic_file, write_bytes_atomic
 from pixelwise.inference.segmenter import label_dtype
 from pixelwise.metrics.inputs import predicted_labels
 from pixelwise.report.overlay import overlay
@@ -51,6 +56,8 @@ RECEIPT_KEY = "pixelwise-predict"
 PROBABILITY_CLASS_LIMIT = 32
 """Full class probabilities are written for at most this many classes."""
 TIFF_TILE = (256, 256)
+PNG_KINDS = ("labels", "overlay", "confidence", "quantized")
+"""The output kinds that are PNG images (whenever the image is within the pixel limit)."""
 
 
 @dataclass(frozen=True)
@@ -151,23 +158,39 @@ def read_receipt(label: Path) -> Receipt | None:
 # --- writers: rows in, one file out -----------------------------------------------------
 
 
-class _ArrayWriter:
-    """Collects rows into a whole ``(H, W[, 3])`` array and writes it as a PNG at the end."""
+def without_receipt(png: bytes) -> bytes:
+    """A label PNG's bytes without its receipt chunk: what :class:`EncodedOutputs` gives."""
+    return remove_text_chunk(png, RECEIPT_KEY)
 
-    def __init__(self, temporary: Path, shape: tuple[int, ...], dtype: np.dtype, palette=None):
-        self.temporary = temporary
+
+class _ArrayRows:
+    """Collects rows into a whole ``(H, W[, 3])`` array and encodes it as a PNG."""
+
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype, palette=None) -> None:
         self.array = np.zeros(shape, dtype)
         self.palette = palette
 
     def put(self, first_row: int, rows: np.ndarray) -> None:
         self.array[first_row : first_row + rows.shape[0]] = rows
 
-    def finish(self, text: str | None = None) -> None:
+    def png(self, text: str | None = None) -> bytes:
+        """The PNG bytes; ``text``, when given, as the receipt chunk."""
         palette = self.palette if self.array.dtype == np.uint8 else None
-        write_png_atomic(self.temporary, self.array, palette, {RECEIPT_KEY: text} if text else None)
+        return encode_png(self.array, palette, {RECEIPT_KEY: text} if text else None)
 
     def close(self) -> None:
         """Nothing to stop."""
+
+
+class _ArrayWriter(_ArrayRows):
+    """An :class:`_ArrayRows` whose PNG is written to ``temporary`` at the end."""
+
+    def __init__(self, temporary: Path, shape: tuple[int, ...], dtype: np.dtype, palette=None):
+        super().__init__(shape, dtype, palette)
+        self.temporary = temporary
+
+    def finish(self, text: str | None = None) -> None:
+        write_bytes_atomic(self.temporary, self.png(text))
 
 
 class _NpyWriter:
@@ -286,51 +309,33 @@ def _colormap(info: DatasetInfo) -> np.ndarray | None:
     return colormap
 
 
-class ImageOutputs:
-    """Writes one image's outputs as rows arrive; a context manager.
+def _shape(kind: str, height: int, width: int, classes: int) -> tuple[tuple[int, ...], np.dtype]:
+    """The array shape and dtype of one output kind of a ``height × width`` image."""
+    shapes = {
+        "labels": ((height, width), label_dtype(classes)),
+        "confidence": ((height, width), np.dtype(np.uint8)),
+        "overlay": ((height, width, 3), np.dtype(np.uint8)),
+        "quantized": ((height, width, 3), np.dtype(np.uint8)),
+        "probabilities": ((height, width, classes), np.dtype(np.float16)),
+    }
+    return shapes[kind]
 
-    Leaving the ``with`` block normally after :meth:`finish` renames the label file into
-    place first, then the others; leaving it on an exception removes every temporary file
-    and leaves ``OUT`` as it was.
+
+class RowOutputs:
+    """Turns a prediction's rows into the rows of each output kind and counts the classes.
+
+    Subclasses fill ``_writers`` (kind -> an object with ``put(first_row, rows)``).
     """
 
-    def __init__(
-        self, paths: dict[str, Path], height: int, width: int, info: DatasetInfo, as_tiff: bool
-    ) -> None:
-        self.paths = paths
+    def __init__(self, info: DatasetInfo) -> None:
         self.info = info
         self.counts = np.zeros(info.num_classes, np.int64)
-        self._stack = ExitStack()
         self._writers: dict[str, Any] = {}
-        for kind in sorted(paths, key=lambda k: k == "labels"):  # labels last: renamed first
-            temporary = self._stack.enter_context(atomic_file(paths[kind]))
-            self._writers[kind] = self._writer(kind, temporary, height, width, as_tiff)
 
-    def _writer(self, kind: str, temporary: Path, height: int, width: int, as_tiff: bool):
-        classes = self.info.num_classes
-        shapes = {
-            "labels": ((height, width), label_dtype(classes)),
-            "confidence": ((height, width), np.dtype(np.uint8)),
-            "overlay": ((height, width, 3), np.dtype(np.uint8)),
-            "quantized": ((height, width, 3), np.dtype(np.uint8)),
-            "probabilities": ((height, width, classes), np.dtype(np.float16)),
-        }
-        shape, dtype = shapes[kind]
-        colormap = _colormap(self.info) if kind == "labels" else None
-        if as_tiff:
-            return _TiffWriter(temporary, shape, dtype, colormap)
-        if kind == "probabilities":
-            return _NpyWriter(temporary, shape)
-        palette = self.info.colours if kind == "labels" else None
-        return _ArrayWriter(temporary, shape, dtype, palette)
-
-    def __enter__(self) -> ImageOutputs:
-        return self
-
-    def __exit__(self, *exc: Any) -> bool:
-        for writer in self._writers.values():
-            writer.close()
-        return self._stack.__exit__(*exc)
+    @property
+    def needs_pixels(self) -> bool:
+        """Whether :meth:`put` needs the image's pixels (for the overlay)."""
+        return "overlay" in self._writers
 
     def put(
         self,
@@ -359,6 +364,69 @@ class ImageOutputs:
         return {
             name: int(n) / total for name, n in zip(self.info.classes, self.counts, strict=True)
         }
+
+
+class EncodedOutputs(RowOutputs):
+    """One image's PNG outputs in memory (``kinds`` from :data:`PNG_KINDS`).
+
+    :meth:`png` encodes a kind exactly as :class:`ImageOutputs` writes its file; the label
+    PNG has no receipt.
+    """
+
+    def __init__(self, kinds: Sequence[str], height: int, width: int, info: DatasetInfo) -> None:
+        super().__init__(info)
+        for kind in kinds:
+            if kind not in PNG_KINDS:
+                raise ValueError(f"unknown in-memory output {kind!r}; choose from {PNG_KINDS}")
+            shape, dtype = _shape(kind, height, width, info.num_classes)
+            palette = info.colours if kind == "labels" else None
+            self._writers[kind] = _ArrayRows(shape, dtype, palette)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """The class labels ``(H, W)`` (:func:`~pixelwise.inference.segmenter.label_dtype`)."""
+        return self._writers["labels"].array
+
+    def png(self, kind: str) -> bytes:
+        """The PNG bytes of ``kind``."""
+        return self._writers[kind].png()
+
+
+class ImageOutputs(RowOutputs):
+    """Writes one image's outputs as rows arrive; a context manager.
+
+    Leaving the ``with`` block normally after :meth:`finish` renames the label file into
+    place first, then the others; leaving it on an exception removes every temporary file
+    and leaves ``OUT`` as it was.
+    """
+
+    def __init__(
+        self, paths: dict[str, Path], height: int, width: int, info: DatasetInfo, as_tiff: bool
+    ) -> None:
+        super().__init__(info)
+        self.paths = paths
+        self._stack = ExitStack()
+        for kind in sorted(paths, key=lambda k: k == "labels"):  # labels last: renamed first
+            temporary = self._stack.enter_context(atomic_file(paths[kind]))
+            self._writers[kind] = self._writer(kind, temporary, height, width, as_tiff)
+
+    def _writer(self, kind: str, temporary: Path, height: int, width: int, as_tiff: bool):
+        shape, dtype = _shape(kind, height, width, self.info.num_classes)
+        colormap = _colormap(self.info) if kind == "labels" else None
+        if as_tiff:
+            return _TiffWriter(temporary, shape, dtype, colormap)
+        if kind == "probabilities":
+            return _NpyWriter(temporary, shape)
+        palette = self.info.colours if kind == "labels" else None
+        return _ArrayWriter(temporary, shape, dtype, palette)
+
+    def __enter__(self) -> ImageOutputs:
+        return self
+
+    def __exit__(self, *exc: Any) -> bool:
+        for writer in self._writers.values():
+            writer.close()
+        return self._stack.__exit__(*exc)
 
     def finish(self, receipt: Receipt, out: Path) -> Receipt:
         """Complete every file; the label file gets ``receipt`` with the others' records."""

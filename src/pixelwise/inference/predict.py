@@ -23,93 +23,42 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from pixelwise.data.io import list_images
-from pixelwise.data.reader import (
-    DEFAULT_MAX_PIXELS,
-    ImageHeader,
-    PixelScaling,
-    ReadOptions,
-    decode,
-    read_header,
-)
-from pixelwise.data.regions import ArraySource, RegionSource, TiffRegionSource, readable_by_region
+from pixelwise.data.reader import ImageHeader, ReadOptions, decode, read_header
+from pixelwise.data.regions import RegionSource
 from pixelwise.errors import PixelwiseError
 from pixelwise.files import write_text_atomic
-from pixelwise.inference.outputs import (
-    ImageOutputs,
-    OutputRequest,
-    Receipt,
-    labels_from,
-    output_paths,
+from pixelwise.inference.one_image import (
+    check_model_options,
+    check_readable,
+    put_tiled,
+    put_whole,
+    region_source,
+    wants_tiles,
 )
+from pixelwise.inference.options import PredictOptions
+from pixelwise.inference.outputs import ImageOutputs, Receipt, output_paths
 from pixelwise.inference.resume import (
     check_outputs_spare_inputs,
     check_run_file,
     existing_receipt,
     is_complete,
 )
-from pixelwise.inference.segmenter import Segmenter, label_dtype
-from pixelwise.inference.tiling import TileOptions, predict_tiled
-from pixelwise.inference.tta import TTA
+from pixelwise.inference.segmenter import Segmenter
 from pixelwise.models.saving import CONFIG_FILE, WEIGHTS_FILE, resolve_model_dir
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_MEMORY = 4 * 2**30
 SUMMARY_FILE = "summary.jsonl"
 ERRORS_FILE = "errors.jsonl"
-
-
-@dataclass(frozen=True)
-class PredictOptions:
-    """Everything that shapes a prediction run besides the model, inputs and ``OUT``.
-
-    ``tile``: ``"auto"`` (tile images over the pixel limit or ``max_memory``), ``"always"``
-    or ``"never"``; ``tiling``: the tile size, overlap, blend and windows per pass.
-    ``page``, ``max_pixels``: as in :class:`~pixelwise.data.reader.ReadOptions`;
-    ``uint16_max`` and ``float_range`` replace those of the model card's pixel scaling.
-    ``batch_size`` whole images of one size per forward pass (fewer when ``max_memory``
-    says so); ``workers`` processes decode ahead.
-    """
-
-    tile: Literal["auto", "always", "never"] = "auto"
-    tiling: TileOptions = field(default_factory=TileOptions)
-    max_memory: int = DEFAULT_MAX_MEMORY
-    tta: TTA | None = None
-    page: int | None = None
-    max_pixels: int | None = DEFAULT_MAX_PIXELS
-    uint16_max: int | None = None
-    float_range: tuple[float, float] | None = None
-    outputs: OutputRequest = field(default_factory=OutputRequest)
-    batch_size: int = 4
-    workers: int = 2
-    summary: bool = False
-    force: bool = False
-    skip_bad: bool = False
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise PixelwiseError(f"--batch-size must be at least 1, got {self.batch_size}")
-        if self.workers < 0:
-            raise PixelwiseError(f"--workers must be 0 or more, got {self.workers}")
-        if self.max_memory < 1:
-            raise PixelwiseError(f"--max-memory must be positive, got {self.max_memory}")
-
-    def read_options(self, card_scaling: PixelScaling) -> ReadOptions:
-        """The reader's options: the card's scaling with this run's replacements."""
-        given = {"uint16_max": self.uint16_max, "float_range": self.float_range}
-        scaling = replace(card_scaling, **{k: v for k, v in given.items() if v is not None})
-        return ReadOptions(scaling, self.page, self.max_pixels)
 
 
 @dataclass
@@ -160,40 +109,6 @@ def _unique_stems(files: Sequence[Path]) -> None:
         seen[file.stem] = file
 
 
-def _wants_tiles(
-    segmenter: Segmenter, header: ImageHeader, options: PredictOptions, read: ReadOptions
-) -> bool:
-    if options.tile != "auto":
-        return options.tile == "always"
-    if segmenter.model is None:
-        return False
-    over_limit = read.max_pixels is not None and header.pixels > read.max_pixels
-    estimate = segmenter.whole_image_bytes(header.height, header.width, options.tta)
-    return over_limit or estimate > options.max_memory
-
-
-def _check_readable(
-    header: ImageHeader, tiled: bool, channels: int, max_memory: int, read: ReadOptions
-) -> None:
-    """Whole images obey the pixel limit; tiled ones that must be decoded whole (anything but
-    a tiled or striped TIFF) must fit ``max_memory`` decoded."""
-    if not tiled:
-        header.check_pixels(
-            read.max_pixels, "; predict it in tiles (--tile auto, --tile H W) or raise it"
-        )
-        return
-    if readable_by_region(header):
-        return
-    decoded = header.pixels * (channels + header.samples * header.dtype.itemsize)
-    if decoded > max_memory:
-        raise PixelwiseError(
-            f"image '{header.path}' is {header.width}x{header.height}; it cannot be read by "
-            f"region (only tiled or striped TIFF can), and decoding it whole needs "
-            f"{decoded / 2**30:.1f} GiB, above --max-memory {max_memory / 2**30:.1f} GiB: "
-            "convert it to a tiled TIFF or raise --max-memory"
-        )
-
-
 def _plan(
     segmenter: Segmenter,
     files: Sequence[Path],
@@ -207,8 +122,8 @@ def _plan(
     for file in tqdm(files, desc="checking headers", disable=not options.progress, leave=False):
         try:
             header = read_header(file, read)
-            tiled = _wants_tiles(segmenter, header, options, read)
-            _check_readable(header, tiled, segmenter.info.channels, options.max_memory, read)
+            tiled = wants_tiles(segmenter, header, options, read)
+            check_readable(header, tiled, segmenter.info.channels, options.max_memory, read)
         except PixelwiseError as error:
             bad.append({"input": str(file), "reason": str(error)})
             continue
@@ -367,32 +282,21 @@ class _Run:
         if segmenter.model is not None:
             scores = segmenter.batch_probabilities(images, self.options.tta).cpu()
         seconds = (time.perf_counter() - started) / len(decoded)
+        quantize = self.options.outputs.quantized
         for index, (plan, pixels) in enumerate(decoded):
             started = time.perf_counter()
             with self.outputs(plan) as outputs:
-                if segmenter.model is not None:
-                    probabilities = scores[index]
-                    labels = labels_from(probabilities, segmenter.info.num_classes)
-                    outputs.put(0, labels, probabilities, pixels)
-                else:
-                    self._put_classical(outputs, pixels)
+                probabilities = scores[index] if segmenter.model is not None else None
+                put_whole(segmenter, outputs, pixels, probabilities, quantize)
                 receipt = self.finish(plan, outputs, seconds + time.perf_counter() - started)
             self.done(plan, receipt)
-
-    def _put_classical(self, outputs: ImageOutputs, pixels: np.ndarray) -> None:
-        labels = self.segmenter.labels(pixels).numpy()
-        labels = labels.astype(label_dtype(self.segmenter.info.num_classes))
-        quantized = None
-        if self.options.outputs.quantized:
-            quantized = self.segmenter.method.quantize(pixels)  # type: ignore[union-attr]
-        outputs.put(0, labels, None, pixels, quantized)
 
     # tiled images, one at a time -----------------------------------------------------
 
     def tiled(self, plan: ImagePlan) -> None:
         started = time.perf_counter()
         try:
-            source = self._source(plan)
+            source = region_source(plan.header, self.segmenter.info.channels, self.read.scaling)
         except PixelwiseError as error:
             self.bad(plan, str(error))
             return
@@ -405,35 +309,9 @@ class _Run:
             source.close()
         self.done(plan, receipt)
 
-    def _source(self, plan: ImagePlan) -> RegionSource:
-        channels, scaling = self.segmenter.info.channels, self.read.scaling
-        if readable_by_region(plan.header):
-            return TiffRegionSource(plan.header, channels, scaling)
-        return ArraySource(decode(plan.header, channels, scaling))
-
     def _predict_tiled(self, plan: ImagePlan, source: RegionSource, started: float) -> Receipt:
-        segmenter, tiling = self.segmenter, self.options.tiling
-        num_classes = segmenter.info.num_classes
-        segmenter.check_overlap(tiling, source.height, source.width)
-        align = segmenter.alignment(tiling.window(source.height, source.width))
-        overlay = "overlay" in plan.paths
         with self.outputs(plan) as outputs:
-
-            def receive(first_row: int, probabilities: torch.Tensor) -> None:
-                rows = (first_row, first_row + probabilities.shape[1])
-                pixels = source.read(rows, (0, source.width)) if overlay else None
-                outputs.put(
-                    first_row, labels_from(probabilities, num_classes), probabilities, pixels
-                )
-
-            predict_tiled(
-                source,
-                lambda windows: segmenter.batch_probabilities(windows, self.options.tta),
-                num_classes,
-                tiling,
-                receive,
-                align,
-            )
+            put_tiled(self.segmenter, outputs, source, self.options.tiling, self.options.tta)
             return self.finish(plan, outputs, time.perf_counter() - started)
 
 
@@ -466,7 +344,7 @@ def predict_images(
     options = options or PredictOptions()
     inputs, out = list(inputs), Path(out)
     read = options.read_options(segmenter.pixel_scaling)
-    _check_model_options(segmenter, options)
+    check_model_options(segmenter, options)
     files = list_images(inputs)
     _unique_stems(files)
     plans, bad = _plan(segmenter, files, out, options, read)
@@ -501,22 +379,6 @@ def predict_images(
         run.bar.close()
         _write_run_files(run, plans, out, options)
     return run.report
-
-
-def _check_model_options(segmenter: Segmenter, options: PredictOptions) -> None:
-    """Classical methods give labels only: no tiles, TTA or probabilities."""
-    if segmenter.method is None:
-        if options.outputs.quantized:
-            raise PixelwiseError("--save-quantized needs a kmeans model; this is a network")
-        return
-    name = segmenter.method.name
-    if options.tile == "always" or options.tta is not None or options.outputs.probabilities:
-        raise PixelwiseError(
-            f"tiles, TTA and probabilities need a network; the model is the classical method "
-            f"{name!r}"
-        )
-    if options.outputs.quantized and not hasattr(segmenter.method, "quantize"):
-        raise PixelwiseError(f"--save-quantized needs a kmeans model; this is {name}")
 
 
 def describe(report: PredictReport) -> list[str]:
