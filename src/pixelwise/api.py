@@ -1,4 +1,4 @@
-"""The workflows behind the CLI, as plain functions: train, evaluate, predict, export, bench, serve."""
+"""The workflows behind the CLI as plain functions: train, evaluate, predict, export, serve."""
 
 from __future__ import annotations
 
