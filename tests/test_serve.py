@@ -16,7 +16,7 @@ pytest.importorskip(
 from pixelwise import api, serve
 from pixelwise.cli import main
 from pixelwise.errors import PixelwiseError
-from pixelwise.serve.models import load_models, load_segmenter
+from pixelwise.serve.models import load_models
 from pixelwise.serve.options import ServeOptions, is_local
 from pixelwise.serve.pool import PoolFullError, WorkerPool
 from pixelwise.serve.server import open_address_warning
@@ -83,10 +83,11 @@ def test_model_names_default_to_the_folder_or_the_run(tiny_unet: Path, tmp_path:
         load_models([str(tmp_path / "absent")])
 
 
-def test_backend_reaches_a_loader_that_takes_one(tiny_unet: Path) -> None:
-    assert load_segmenter(tiny_unet, "torch").model is not None
-    with pytest.raises(PixelwiseError, match=r"--backend 'onnxruntime': .* torch only"):
-        load_segmenter(tiny_unet, "onnxruntime")
+def test_the_backend_reaches_the_served_models(tiny_unet: Path) -> None:
+    (served,) = load_models([str(tiny_unet)], backend="torch-channels-last").values()
+    assert served.backend == "torch-channels-last"
+    with pytest.raises(PixelwiseError, match="unknown backend 'onnx'"):
+        load_models([str(tiny_unet)], backend="onnx")
 
 
 def test_upload_names_are_made_safe_for_headers() -> None:

@@ -8,7 +8,6 @@ a request ever reaches the filesystem.
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ class ServedModel:
 
     @property
     def is_network(self) -> bool:
-        return self.segmenter.model is not None
+        return self.segmenter.backend is not None
 
     def describe(self) -> dict[str, Any]:
         """What ``GET /api/models`` says about the model."""
@@ -74,28 +73,9 @@ def default_name(path: str | Path) -> str:
     return folder.parent.name if folder.name == "model" else folder.name
 
 
-def load_segmenter(path: str | Path, backend: str | None) -> Segmenter:
-    """Load a model folder with ``backend`` when the loader takes one (``None``: its default).
-
-    Loaders without backends run networks with torch: ``backend`` may then be ``torch``
-    only.
-    """
-    if backend is None:
-        return Segmenter.load(path)
-    if "backend" in inspect.signature(Segmenter.load).parameters:
-        return Segmenter.load(path, backend=backend)  # type: ignore[call-arg]
-    if backend != "torch":
-        raise PixelwiseError(
-            f"--backend {backend!r}: this pixelwise runs networks with torch only (choose: torch)"
-        )
-    return Segmenter.load(path)
-
-
-def _backend_name(segmenter: Segmenter, backend: str | None) -> str | None:
+def _backend_name(segmenter: Segmenter) -> str | None:
     """The backend a network runs on (``None`` for a classical method)."""
-    if segmenter.model is None and not hasattr(segmenter, "backend"):
-        return None
-    return str(getattr(segmenter, "backend", None) or backend or "torch")
+    return segmenter.backend.name if segmenter.backend is not None else None
 
 
 def _warm_up(segmenter: Segmenter) -> None:
@@ -125,7 +105,7 @@ def load_models(specs: Sequence[str], backend: str | None = None) -> dict[str, S
             raise PixelwiseError(
                 f"two models are named {name!r}; name them apart with NAME=PATH arguments"
             )
-        segmenter = load_segmenter(path, backend)
+        segmenter = Segmenter.load(path, backend=backend)
         _warm_up(segmenter)
-        served[name] = ServedModel(name, segmenter, _backend_name(segmenter, backend))
+        served[name] = ServedModel(name, segmenter, _backend_name(segmenter))
     return served
