@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import subprocess
@@ -336,3 +337,22 @@ def test_bad_evaluation_extras_are_clear_errors(
 ) -> None:
     assert main(["evaluate", str(trained_run), "--out", str(tmp_path / "e"), *flags]) == 2
     assert fragment in capsys.readouterr().err
+
+
+def _arguments(parser: argparse.ArgumentParser, name: str = "pixelwise"):
+    """Every argument of every (sub)command: ``(command, action)``."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub, subparser in action.choices.items():
+                yield from _arguments(subparser, f"{name} {sub}")
+        elif not isinstance(action, argparse._HelpAction | argparse._VersionAction):
+            yield name, action
+
+
+def test_every_argument_is_described_and_shows_its_default() -> None:
+    for command, action in _arguments(build_parser()):
+        where = f"{command} {action.option_strings or action.dest}"
+        assert action.help, f"{where} has no help text"
+        shown = action.default not in (None, False, [], argparse.SUPPRESS)
+        if action.option_strings and shown:
+            assert "default" in action.help, f"{where} does not show its default"
