@@ -1,11 +1,11 @@
-"""The workflows behind the CLI, as plain functions: train, evaluate, predict."""
+"""The workflows behind the CLI, as plain functions: train, evaluate, predict, compare."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -21,6 +21,9 @@ from pixelwise.metrics import SegmentationScores
 from pixelwise.models.saving import resolve_model_dir
 from pixelwise.report.overlay import overlay
 from pixelwise.rundir import RunDir
+
+if TYPE_CHECKING:
+    from pixelwise.compare import Comparison, Executor, Plan
 
 FITTED_MAPPING = "fitted: ids to classes by a vote on the training data"
 ORACLE_MAPPING = (
@@ -166,3 +169,33 @@ def predict_files(
         if quantize is not None:
             write_png_atomic(Path(out) / f"{file.stem}_quantized.png", quantize(image))
     return written
+
+
+def compare(
+    sources: Sequence[str | Path],
+    out: str | Path,
+    overrides: dict[str, Any] | None = None,
+    split: str | None = None,
+    baseline: str | None = None,
+    jobs: int = 1,
+    overwrite: bool = False,
+    dry_run: bool = False,
+    executor: Executor | None = None,
+    on_run: Callable[[dict[str, Any], int, int], None] | None = None,
+) -> Plan | Comparison:
+    """Compare a grid (``sources`` = one grid file) or trained runs (run/model folders).
+
+    A grid's runs are trained into ``out/runs/<name>/`` as needed (finished runs are
+    skipped, interrupted ones resumed), every run is scored on the same split, and
+    ``out`` receives ``results.json``, ``results.csv`` and ``report.html``.
+    ``overrides`` (dotted keys, e.g. ``{"train.epochs": 1}``) change every run. With
+    ``dry_run`` nothing is written and the plan is returned. ``jobs`` runs that many at
+    once in separate processes (unless an ``executor`` is given); ``on_run(record, done,
+    total)`` is called as each run finishes.
+    """
+    from pixelwise.compare import LocalExecutor, plan_comparison, run_comparison
+
+    plan = plan_comparison(sources, out, overrides, split, baseline, overwrite, progress=jobs == 1)
+    if dry_run:
+        return plan
+    return run_comparison(plan, executor or LocalExecutor(jobs), on_run)
