@@ -145,7 +145,8 @@ def cost_png(points: list[dict[str, Any]]) -> bytes | None:
             axes.annotate(
                 str(p["number"]), (p[key], p["miou"]), textcoords="offset points", xytext=(4, 4)
             )
-        if key == "parameters" and min(p[key] for p in shown) > 0:
+        values = [p[key] for p in shown]
+        if min(values) > 0 and max(values) > 10 * min(values):  # spans orders of magnitude
             axes.set_xscale("log")
         axes.set(xlabel=label, ylabel="mIoU", title=f"mIoU against {cost}")
         axes.margins(0.1)
