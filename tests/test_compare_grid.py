@@ -65,7 +65,7 @@ def test_axes_seeds_exclusions_and_classical_methods_expand_into_named_runs(
     assert run.configuration == "upsample=transposed,fusion=sum"
     assert run.settings == {"upsample": "transposed", "fusion": "sum"}
     assert run.config.seed == 1
-    assert run.config.out == str(tmp_path / "out" / "runs" / run.name)
+    assert run.config.out == str(tmp_path / "out" / run.name)
     assert run.config.model.options == {
         "base_width": 4,
         "depth": 2,

@@ -25,7 +25,6 @@ MARKER = ".pixelwise-compare"
 RECORD = "record.json"
 ERROR_LOG = "error.log"
 RUN_SCORE_FILES = SCORE_FILES | {RECORD, ERROR_LOG}
-TOP_FILES = frozenset({"grid.yaml", "results.json", "results.csv", "report.html"})
 
 
 @dataclass(frozen=True)
@@ -57,9 +56,6 @@ class ComparisonDir:
     @property
     def grid(self) -> Path:
         return self.root / "grid.yaml"
-
-    def run(self, name: str) -> Path:
-        return self.runs / name
 
     def scores(self, name: str) -> Path:
         return self.root / "scores" / name
@@ -100,9 +96,6 @@ class ComparisonDir:
         except (OSError, ValueError):
             return None
         return record if isinstance(record, dict) else None
-
-    def write_record(self, name: str, record: dict) -> None:
-        write_text_atomic(self.record(name), json.dumps(record, indent=2) + "\n")
 
     @contextmanager
     def claim(self) -> Iterator[None]:

@@ -179,16 +179,17 @@ class Grid:
     budget: Budget
     scoring: Scoring
     raw: dict[str, Any] = field(repr=False)
+    """The grid file's contents, with ``base`` as read (a path replaced by its config)."""
 
-    def runs(self, out: Path) -> list[PlannedRun]:
+    def runs(self, root: Path) -> list[PlannedRun]:
         """Every run, networks first (configurations in axis order, then seeds), each with
-        ``out`` = ``out/runs/<name>``."""
+        ``out`` = ``root/<name>``."""
         runs = [
-            self._network_run(combination, seed, out)
+            self._network_run(combination, seed, root)
             for combination in self.combinations
             for seed in self.seeds
         ]
-        runs += [self._classical_run(entry, out) for entry in self.classical]
+        runs += [self._classical_run(entry, root) for entry in self.classical]
         _check_unique(runs, self.source)
         return runs
 
@@ -200,7 +201,7 @@ class Grid:
     def _settings(self, combination: tuple[int, ...]) -> dict[str, str]:
         return {axis.short: axis.labels[i] for axis, i in zip(self.axes, combination, strict=True)}
 
-    def _network_run(self, combination: tuple[int, ...], seed: int, out: Path) -> PlannedRun:
+    def _network_run(self, combination: tuple[int, ...], seed: int, root: Path) -> PlannedRun:
         settings = self._settings(combination)
         configuration = _join(settings)
         name = _join({**settings, "seed": str(seed)})
@@ -208,10 +209,10 @@ class Grid:
         for axis, i in zip(self.axes, combination, strict=True):
             where = f"{self.source}: axes.{axis.key}={axis.labels[i]}"
             config = merge(config, axis.overrides[i], where, skip_none=False)
-        config = merge(config, {"seed": seed, "out": str(out / "runs" / name)}, self.source)
+        config = merge(config, {"seed": seed, "out": str(root / name)}, self.source)
         return PlannedRun(name, configuration, settings, seed, NETWORK, config)
 
-    def _classical_run(self, entry: dict[str, Any], out: Path) -> PlannedRun:
+    def _classical_run(self, entry: dict[str, Any], root: Path) -> PlannedRun:
         settings = _classical_settings(entry)
         name = _join(settings)
         where = f"{self.source}: classical {name}"
@@ -220,7 +221,7 @@ class Grid:
             "method.params": entry.get("params") or {},
             "data.scale": 1.0,
             "seed": self.seeds[0],
-            "out": str(out / "runs" / name),
+            "out": str(root / name),
         }
         config = merge(self.base, overrides, where)
         try:
@@ -506,11 +507,9 @@ def load_grid(path: str | Path, flags: dict[str, Any] | None = None) -> Grid:
     axes = _axes(raw.get("axes"), source)
     _check_flags(flags, axes, source)
     budget = _budget(raw.get("budget"), source)
+    given = _base(raw, path)
     base = merge(
-        _base(raw, path),
-        _dotted(raw.get("overrides"), f"{source}: overrides"),
-        source,
-        skip_none=False,
+        given, _dotted(raw.get("overrides"), f"{source}: overrides"), source, skip_none=False
     )
     base = merge(merge(base, budget.overrides(), f"{source}: budget"), flags)
     grid = Grid(
@@ -526,7 +525,7 @@ def load_grid(path: str | Path, flags: dict[str, Any] | None = None) -> Grid:
         baseline="",
         budget=budget,
         scoring=_scoring(raw.get("scoring"), source),
-        raw=raw,
+        raw={**raw, "base": given.to_dict()},  # the base read in: the record stands alone
     )
     if not grid.combinations and not grid.classical:
         raise PixelwiseError(

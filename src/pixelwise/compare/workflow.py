@@ -101,7 +101,7 @@ def _reuse(folder: ComparisonDir, task: Task) -> Task:
 def plan_grid(grid: Grid, out: Path, overwrite: bool = False, progress: bool = True) -> Plan:
     """Check the grid's runs against ``out`` and decide what each needs."""
     folder = ComparisonDir(out)
-    runs = grid.runs(out)
+    runs = grid.runs(folder.runs)
     folder.check_writable([run.name for run in runs])
     actions = {run.name: training_action(run, overwrite) for run in runs}
     data = grid.base.data
@@ -158,6 +158,11 @@ def _run_name(path: Path) -> str:
     return (model.parent if model.name == "model" else model).resolve().name
 
 
+def _dataset_key(data: DataSection) -> str:
+    """What names the images and masks (not how training read them: crops, scale, ...)."""
+    return repr((data.name, data.root, data.options, data.split_options))
+
+
 def _trained_data(paths: Sequence[Path], data: DataSection | None) -> DataSection:
     """The data flags' section, or else the one data section every run was trained on."""
     if data is not None:
@@ -168,10 +173,7 @@ def _trained_data(paths: Sequence[Path], data: DataSection | None) -> DataSectio
         if not config.is_file():
             raise PixelwiseError(f"'{path}' is not a run directory: give --data")
         sections.append(load_config(config).data)
-    if any(
-        dataclasses.replace(s, scale=1.0) != dataclasses.replace(sections[0], scale=1.0)
-        for s in sections
-    ):
+    if len({_dataset_key(section) for section in sections}) > 1:
         raise PixelwiseError("the runs were trained on different data; give --data")
     return sections[0]
 
