@@ -1,4 +1,5 @@
-"""The workflows behind the CLI as plain functions: train, evaluate, predict, export, serve."""
+"""The workflows behind the CLI as plain functions: train, evaluate, predict, compare, export,
+serve."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from pixelwise.models.saving import load_model, resolve_model_dir
 from pixelwise.rundir import RunDir
 
 if TYPE_CHECKING:
+    from pixelwise.compare import Comparison, Executor, Plan
     from pixelwise.serve.options import ServeOptions
 
 FITTED_MAPPING = "fitted: ids to classes by a vote on the training data"
@@ -219,3 +221,33 @@ def serve(models: Sequence[str], options: ServeOptions | None = None) -> None:
 
     options = options or ServeOptions()
     run_server(create_app(load_models(models, options.backend), options), options)
+
+
+def compare(
+    sources: Sequence[str | Path],
+    out: str | Path,
+    overrides: dict[str, Any] | None = None,
+    split: str | None = None,
+    baseline: str | None = None,
+    jobs: int = 1,
+    overwrite: bool = False,
+    dry_run: bool = False,
+    executor: Executor | None = None,
+    on_run: Callable[[dict[str, Any], int, int], None] | None = None,
+) -> Plan | Comparison:
+    """Compare a grid (``sources`` = one grid file) or trained runs (run/model folders).
+
+    A grid's runs are trained into ``out/runs/<name>/`` as needed (finished runs are
+    skipped, interrupted ones resumed), every run is scored on the same split, and
+    ``out`` receives ``results.json``, ``results.csv`` and ``report.html``.
+    ``overrides`` (dotted keys, e.g. ``{"train.epochs": 1}``) change every run. With
+    ``dry_run`` nothing is written and the plan is returned. ``jobs`` runs that many at
+    once in separate processes (unless an ``executor`` is given); ``on_run(record, done,
+    total)`` is called as each run finishes.
+    """
+    from pixelwise.compare import LocalExecutor, plan_comparison, run_comparison
+
+    plan = plan_comparison(sources, out, overrides, split, baseline, overwrite, progress=jobs == 1)
+    if dry_run:
+        return plan
+    return run_comparison(plan, train, executor or LocalExecutor(jobs), on_run)

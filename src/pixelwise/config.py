@@ -39,11 +39,17 @@ WEIGHT_METHODS: tuple[str, ...] = ("median_frequency", "inverse", "inverse_sqrt"
 WORKING_SCALE = Number(minimum=0, maximum=4, exclusive_minimum=True)
 """The working-resolution factors a run (``data.scale``) and a model card accept."""
 
-DATA_COMMANDS = ("train", "evaluate", "inspect")
+DATA_COMMANDS = ("train", "evaluate", "inspect", "compare")
 """Commands that take the data flags."""
 
-MODEL_COMMANDS = ("train", "summary")
+MODEL_COMMANDS = ("train", "summary", "compare")
 """Commands that take the encoder and model-option flags."""
+
+TRAIN_ONLY = ("train",)
+"""For options that a comparison sets per run (seed, run folder, classical method)."""
+
+LOGGERS: tuple[str, ...] = ("none", "tensorboard")
+"""Curve loggers beside ``metrics.csv`` (see :mod:`pixelwise.engine.loggers`)."""
 
 
 def option(default: Any = None, *, factory: Any = None, **metadata: Any) -> Any:
@@ -179,6 +185,9 @@ class TrainSection:
     ``accelerator``, ``devices``, ``num_nodes``, ``strategy`` (e.g. ``"ddp"``) and
     ``precision`` (``"32"``, ``"bf16-mixed"``, ``"16-mixed"``, ...) go to Lightning's
     Trainer; see :mod:`pixelwise.engine.hardware`.
+    ``minutes`` is a wall-time budget that ends training at an epoch boundary (see
+    :mod:`pixelwise.engine.budget`); ``logger`` adds TensorBoard curves beside
+    ``metrics.csv`` (see :mod:`pixelwise.engine.loggers`).
     """
 
     epochs: int = option(
@@ -186,6 +195,21 @@ class TrainSection:
         kind=Integer(minimum=1),
         metavar="N",
         help="training epochs (with --resume: extend the run to N epochs)",
+        resumable=True,
+    )
+    minutes: float | None = option(
+        kind=Optional(Number(minimum=0, exclusive_minimum=True)),
+        metavar="M",
+        help="time budget: end training at the end of the epoch during which M minutes of "
+        "training ran out (a resumed run counts the time it already spent); --epochs stays "
+        "the maximum and the length of the learning-rate schedule",
+        resumable=True,
+    )
+    logger: str = option(
+        "none",
+        kind=Text(LOGGERS),
+        metavar="|".join(LOGGERS),
+        help="also log the curves to RUN/tensorboard/ (pip install 'pixelwise[tensorboard]')",
         resumable=True,
     )
     lr: float = option(
@@ -261,6 +285,7 @@ class MethodSection:
         flag="--method",
         metavar="NAME",
         help="fit a classical method instead of a network: {methods}",
+        commands=TRAIN_ONLY,
     )
     params: dict[str, Any] = option(
         factory=dict,
@@ -268,6 +293,7 @@ class MethodSection:
         flag="--param",
         metavar="KEY=VALUE",
         help="classical method parameter, e.g. k=6 (repeatable)",
+        commands=TRAIN_ONLY,
     )
 
 
@@ -330,10 +356,18 @@ class RunConfig:
     train: TrainSection = field(default_factory=TrainSection)
     method: MethodSection = field(default_factory=MethodSection)
     seed: int = option(
-        0, kind=Integer(minimum=0), help="seed for data order, augmentation and weights"
+        0,
+        kind=Integer(minimum=0),
+        help="seed for data order, augmentation and weights",
+        commands=TRAIN_ONLY,
     )
     out: str = option(
-        "runs/latest", kind=Text(), metavar="DIR", help="run directory", resumable=True
+        "runs/latest",
+        kind=Text(),
+        metavar="DIR",
+        help="run directory",
+        resumable=True,
+        commands=TRAIN_ONLY,
     )
 
     def to_dict(self) -> dict[str, Any]:
@@ -422,11 +456,17 @@ def flatten(raw: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def merge(config: RunConfig, overrides: dict[str, Any], source: str = "flags") -> RunConfig:
-    """Apply dotted-key overrides such as ``{"train.epochs": 3}``; ``None`` values are skipped."""
+def merge(
+    config: RunConfig, overrides: dict[str, Any], source: str = "flags", skip_none: bool = True
+) -> RunConfig:
+    """Apply dotted-key overrides such as ``{"train.epochs": 3}``.
+
+    ``None`` values are skipped (flags not given), unless ``skip_none`` is False: then
+    they set the option to null, as YAML's ``null`` does.
+    """
     raw = config.to_dict()
     for dotted, value in overrides.items():
-        if value is None:
+        if value is None and skip_none:
             continue
         *parents, leaf = dotted.split(".")
         node = raw

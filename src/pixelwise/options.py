@@ -289,16 +289,18 @@ class Option:
     """A run option: its help, what it accepts, its flag and the commands that offer the flag.
 
     ``flag`` is derived from the key when empty (``batch_size`` -> ``--batch-size``);
-    ``None`` means the option is set in YAML only. A :class:`Mapping` option's flag is
-    repeatable and sets one key per ``KEY=VALUE``. ``resumable`` options may change when
-    a run is resumed (``--resume --epochs 20``); the others may not.
+    ``None`` means the option is set in YAML only. By default ``train`` and ``compare``
+    (where the flag sets the option in every run of a grid) offer the flag. A
+    :class:`Mapping` option's flag is repeatable and sets one key per ``KEY=VALUE``.
+    ``resumable`` options may change when a run is resumed (``--resume --epochs 20``);
+    the others may not.
     """
 
     help: str
     kind: Kind = field(default_factory=Kind)
     flag: str | None = ""
     metavar: str | tuple[str, ...] | None = None
-    commands: tuple[str, ...] = ("train",)
+    commands: tuple[str, ...] = ("train", "compare")
     resumable: bool = False
 
     def flag_for(self, key: str) -> str | None:

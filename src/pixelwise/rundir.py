@@ -3,7 +3,8 @@
 A run directory holds ``config.yaml`` (resolved configuration), ``metrics.csv`` (one row
 per epoch), ``model/`` (best weights as a saved model), ``checkpoints/`` (``last.ckpt``,
 the last finished epoch, and ``previous.ckpt``, the one before) and
-``eval-<split>/`` (``metrics.json``, ``confusion.png``). The marker file
+``eval-<split>/`` (``metrics.json``, ``confusion.png``), and with ``--logger tensorboard``
+``tensorboard/`` (Lightning's event files and ``hparams.yaml``). The marker file
 ``.pixelwise-run`` says that pixelwise made the folder a run, and by which command.
 
 pixelwise replaces only what it wrote itself: the files above, in a folder that carries
@@ -17,6 +18,7 @@ run's lock is taken over) keeps a second writer out.
 from __future__ import annotations
 
 import fcntl
+import fnmatch
 import json
 import logging
 import os
@@ -37,13 +39,20 @@ LOCK = ".lock"
 MODEL_FILES = frozenset({"config.json", "model.safetensors"})
 CHECKPOINT_FILES = frozenset({"last.ckpt", "previous.ckpt"})
 EVAL_FILES = frozenset({"metrics.json", "confusion.png"})
+TENSORBOARD_FILES = frozenset({"events.out.tfevents.*", "hparams.yaml"})
 TOP_FILES = frozenset({"config.yaml", "metrics.csv", "predictions.png"})
-"""Every file pixelwise writes in a run directory, by folder."""
+"""Every file pixelwise writes in a run directory, by folder (``*`` as in ``fnmatch``)."""
+TENSORBOARD = "tensorboard"
 
 
 def _is_leftover(name: str) -> bool:
     """A temporary file of pixelwise's atomic writers (``.name.xyz.tmp``)."""
     return name.startswith(".") and name.endswith(".tmp")
+
+
+def _is_own(name: str, patterns: frozenset[str]) -> bool:
+    """Whether a file called ``name`` is one of ``patterns``, the names pixelwise writes."""
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 
 
 @dataclass(frozen=True)
@@ -99,6 +108,7 @@ class RunDir:
         return [
             (self.model, MODEL_FILES),
             (self.checkpoints, CHECKPOINT_FILES),
+            (self.root / TENSORBOARD, TENSORBOARD_FILES),
             *((folder, EVAL_FILES) for folder in evals),
         ]
 
@@ -117,7 +127,7 @@ class RunDir:
                 foreign += [
                     p
                     for p in sorted(folder.iterdir())
-                    if p.name not in names and not _is_leftover(p.name)
+                    if not _is_own(p.name, names) and not _is_leftover(p.name)
                 ]
         return foreign
 
@@ -165,7 +175,7 @@ class RunDir:
             if not folder.is_dir():
                 continue
             for path in folder.iterdir():
-                if path.name in names or (_is_leftover(path.name) and path.is_file()):
+                if _is_own(path.name, names) or (_is_leftover(path.name) and path.is_file()):
                     path.unlink()
             if not any(folder.iterdir()):
                 folder.rmdir()

@@ -17,9 +17,11 @@ from pixelwise.data.base import SegmentationDataset
 from pixelwise.data.registry import load_split
 from pixelwise.data.stats import resolve_class_weights
 from pixelwise.data.transforms import Normalization
+from pixelwise.engine.budget import TimeBudget
 from pixelwise.engine.callbacks import EpochRecord, SafeCheckpointIO, read_checkpoint
 from pixelwise.engine.datamodule import SegmentationDataModule, default_workers
 from pixelwise.engine.hardware import trainer_hardware
+from pixelwise.engine.loggers import build_logger, check_logger
 from pixelwise.engine.module import SegmentationModule
 from pixelwise.engine.optim import check_optimisation
 from pixelwise.engine.transfer import FreezeEncoder, check_transfer, start_from
@@ -55,16 +57,23 @@ class TrainingPlan:
     card: ModelCard
 
 
-def plan(config: RunConfig) -> TrainingPlan:
-    """Check everything a run needs before anything is written.
-
-    The model name, loss, optimisation, hardware and transfer settings, then the data
-    (every pair read and checked), then the architecture for its classes and channels.
-    """
+def check_settings(config: RunConfig) -> None:
+    """The checks that need no data: model name, loss, optimisation, hardware, logger."""
     check_model_name(config.model.name)
     parse_loss_spec(config.train.loss)
     check_optimisation(config.train)
     trainer_hardware(config.train)
+    check_logger(config.train.logger)
+
+
+def plan(config: RunConfig) -> TrainingPlan:
+    """Check everything a run needs before anything is written.
+
+    The model name, loss, optimisation, hardware and logger settings, then the data
+    (every pair read and checked), then the architecture for its classes and channels,
+    and the transfer settings.
+    """
+    check_settings(config)
     train = load_split(config.data, config.data.train_split)
     val = load_split(config.data, config.data.val_split)
     if train.info.classes != val.info.classes:
@@ -126,6 +135,8 @@ def _trainer(config: RunConfig, run: RunDir, card: ModelCard, progress: bool) ->
     callbacks: list[pl.Callback] = [EpochRecord(run, card)]
     if config.train.freeze_encoder_epochs > 0:
         callbacks.append(FreezeEncoder(config.train.freeze_encoder_epochs))
+    if config.train.minutes is not None:
+        callbacks.append(TimeBudget(config.train.minutes))
     if progress:
         callbacks.append(TrainingProgress(refresh_rate=5))
     return pl.Trainer(
@@ -133,7 +144,7 @@ def _trainer(config: RunConfig, run: RunDir, card: ModelCard, progress: bool) ->
         **trainer_hardware(config.train),
         callbacks=callbacks,
         plugins=[SafeCheckpointIO(previous=run.previous_checkpoint)],
-        logger=False,
+        logger=build_logger(config.train.logger, run),
         enable_model_summary=False,
         enable_progress_bar=progress,
         num_sanity_val_steps=0,

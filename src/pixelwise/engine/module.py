@@ -9,6 +9,7 @@ import lightning.pytorch as pl
 import torch
 
 from pixelwise.config import TrainSection
+from pixelwise.engine.budget import TimeBudget
 from pixelwise.engine.optim import build_optimizer, build_schedule, param_groups
 from pixelwise.engine.transfer import encoder_of
 from pixelwise.losses import build_loss
@@ -78,7 +79,9 @@ class SegmentationModule(pl.LightningModule):
         groups = param_groups(self.model, encoder_of(self.model), train.lr, train.encoder_lr_mult)
         optimizer = build_optimizer(train.optimizer, groups, train.lr, train.weight_decay)
         steps = max(1, int(self.trainer.estimated_stepping_batches))
-        schedule = build_schedule(train.optimizer, optimizer, steps, train.warmup_steps)
+        budget = next((c for c in self.trainer.callbacks if isinstance(c, TimeBudget)), None)
+        position = budget.schedule_step if budget is not None else None
+        schedule = build_schedule(train.optimizer, optimizer, steps, train.warmup_steps, position)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
 

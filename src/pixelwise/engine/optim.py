@@ -8,7 +8,7 @@ warmup of ``warmup_steps``.
 from __future__ import annotations
 
 import math
-from functools import partial
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -67,12 +67,12 @@ def build_optimizer(
     return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
 
 
-def poly_factor(step: int, total: int) -> float:
+def poly_factor(step: float, total: int) -> float:
     """The poly schedule's multiplier of the base learning rate at ``step`` of ``total``."""
     return (1.0 - min(step, total) / total) ** POLY_POWER
 
 
-def warmup_cosine_factor(step: int, total: int, warmup: int) -> float:
+def warmup_cosine_factor(step: float, total: int, warmup: int) -> float:
     """Linear ramp over ``warmup`` steps to 1, then cosine from 1 to 0 at ``total``."""
     if step < warmup:
         return (step + 1) / (warmup + 1)
@@ -81,9 +81,16 @@ def warmup_cosine_factor(step: int, total: int, warmup: int) -> float:
 
 
 def build_schedule(
-    name: str, optimizer: torch.optim.Optimizer, total: int, warmup: int
+    name: str,
+    optimizer: torch.optim.Optimizer,
+    total: int,
+    warmup: int,
+    position: Callable[[int, int], float] | None = None,
 ) -> LRScheduler:
     """The per-step schedule of optimizer ``name`` over ``total`` steps.
+
+    ``position(step, total)``, when given, is the step the schedule reads instead of
+    the step reached (a time budget's :meth:`~pixelwise.engine.budget.TimeBudget.schedule_step`).
 
     The learning rate is a closed-form function of the step number (a ``LambdaLR``),
     and a checkpoint stores only the step reached. So a resumed run continues exactly
@@ -91,6 +98,11 @@ def build_schedule(
     follows the curve planned for the new total from the step it reached: the curve of
     a run started with N epochs.
     """
-    if name == "sgd":
-        return LambdaLR(optimizer, partial(poly_factor, total=total))
-    return LambdaLR(optimizer, partial(warmup_cosine_factor, total=total, warmup=warmup))
+
+    def factor(step: int) -> float:
+        at = step if position is None else position(step, total)
+        if name == "sgd":
+            return poly_factor(at, total)
+        return warmup_cosine_factor(at, total, warmup)
+
+    return LambdaLR(optimizer, factor)
