@@ -215,13 +215,40 @@ def _predict_options(args: argparse.Namespace):
     )
 
 
+_RAY_FLAGS = ("address", "cpus_per_worker", "gpus_per_worker")
+
+
+def _predict_on_ray(args: argparse.Namespace):
+    """``predict --engine ray``: the cluster options from the flags, then the Ray engine."""
+    from pixelwise.api import predict_files_on_ray
+    from pixelwise.distributed.cluster import DEFAULT_CPUS_PER_WORKER, RayPredictOptions
+
+    cpus, gpus = args.cpus_per_worker, args.gpus_per_worker
+    cluster = RayPredictOptions(
+        address=args.address,
+        workers=args.workers,
+        cpus_per_worker=DEFAULT_CPUS_PER_WORKER if cpus is None else cpus,
+        gpus_per_worker=0.0 if gpus is None else gpus,
+    )
+    options = _predict_options(args)
+    return predict_files_on_ray(
+        args.model_dir, args.inputs, args.out, options, backend=args.backend, cluster=cluster
+    )
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from pixelwise.api import predict_files
     from pixelwise.inference.predict import describe
 
-    report = predict_files(
-        args.model_dir, args.inputs, args.out, _predict_options(args), backend=args.backend
-    )
+    if args.engine == "ray":
+        report = _predict_on_ray(args)
+    else:
+        for name in _RAY_FLAGS:
+            if getattr(args, name) is not None:
+                flag = "--" + name.replace("_", "-")
+                raise PixelwiseError(f"{flag} applies to --engine ray (the engine is local)")
+        options = _predict_options(args)
+        report = predict_files(args.model_dir, args.inputs, args.out, options, args.backend)
     print("\n".join(describe(report)) + f"; outputs in {args.out}")
     return 0
 
@@ -683,7 +710,8 @@ def _predict_parser(commands: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     runs.add_argument(
         "--workers", type=int, default=2, metavar="N",
-        help="processes decoding images ahead (default 2; 0: in the main process)",
+        help="processes decoding images ahead (default 2; 0: in the main process); with "
+        "--engine ray: model workers on the cluster",
     )  # fmt: skip
     runs.add_argument(
         "--force", action="store_true", help="redo images whose outputs are already complete"
@@ -694,9 +722,35 @@ def _predict_parser(commands: argparse._SubParsersAction) -> None:
         "any work)",
     )  # fmt: skip
     _backend_flag(predict)
+    _engine_flags(predict)
     predict.set_defaults(handler=cmd_predict)
     _export_parser(commands)
     _bench_parser(commands)
+
+
+def _engine_flags(predict: argparse.ArgumentParser) -> None:
+    from pixelwise.distributed.cluster import DEFAULT_CPUS_PER_WORKER
+
+    engine = predict.add_argument_group("engine")
+    engine.add_argument(
+        "--engine", choices=["local", "ray"], default="local",
+        help='local: this machine (default); ray: a Ray cluster, the same outputs (pip install '
+        '"pixelwise[ray]")',
+    )  # fmt: skip
+    engine.add_argument(
+        "--address", metavar="auto|HOST:PORT",
+        help="Ray cluster to join (default: start Ray on this machine; auto: the cluster this "
+        "machine belongs to)",
+    )  # fmt: skip
+    engine.add_argument(
+        "--cpus-per-worker", type=float, metavar="C",
+        help=f"CPUs each Ray worker reserves, fractions allowed (default "
+        f"{DEFAULT_CPUS_PER_WORKER:g})",
+    )  # fmt: skip
+    engine.add_argument(
+        "--gpus-per-worker", type=float, metavar="G",
+        help="GPUs each Ray worker reserves, fractions allowed (default 0)",
+    )  # fmt: skip
 
 
 def _model_parsers(commands: argparse._SubParsersAction) -> None:
