@@ -22,6 +22,7 @@ from pixelwise.cli import main
 from pixelwise.data.base import DatasetInfo, SegmentationDataset, default_colours
 from pixelwise.data.registry import load_dataset
 from pixelwise.data.synthetic import SyntheticShapes
+from pixelwise.models.card import ClassicalCard
 from pixelwise.models.saving import save_classical
 
 
@@ -192,7 +193,7 @@ def test_save_load_round_trip_gives_identical_predictions(
     method = classical.build(name, **METHODS[name], max_fit_pixels=2_000).fit(
         shapes, progress=False
     )
-    save_classical(tmp_path / "model", method, shapes.info)
+    save_classical(tmp_path / "model", ClassicalCard(method.to_dict(), shapes.info))
     assert not (tmp_path / "model" / "model.safetensors").exists()
     segmenter = pixelwise.load(tmp_path / "model", device="cpu")
     assert isinstance(segmenter, pixelwise.Segmenter) and segmenter.method is not None
@@ -297,7 +298,9 @@ def test_cli_predict_writes_labels_and_quantized_images(
 def test_save_quantized_needs_kmeans(
     shapes: SyntheticShapes, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    save_classical(tmp_path / "otsu", Otsu().fit(shapes, progress=False), shapes.info)
+    save_classical(
+        tmp_path / "otsu", ClassicalCard(Otsu().fit(shapes, progress=False).to_dict(), shapes.info)
+    )
     argv = ["predict", str(tmp_path / "otsu"), str(tmp_path), "--out", str(tmp_path / "o")]
     assert main([*argv, "--save-quantized"]) == 2
     assert "--save-quantized needs a kmeans model" in capsys.readouterr().err

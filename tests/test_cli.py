@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import subprocess
@@ -14,17 +15,7 @@ import yaml
 from PIL import Image
 
 from pixelwise.cli import build_parser, main, run_config
-
-TINY = {
-    "model": {"name": "unet", "options": {"base_width": 4, "depth": 2}},
-    "data": {
-        "name": "synthetic",
-        "options": {"size": 32, "seed": 3},
-        "split_options": {"train": {"num_images": 8}, "val": {"num_images": 3}},
-        "batch_size": 4,
-    },
-    "train": {"epochs": 1, "accelerator": "cpu"},
-}
+from tiny_run import TINY
 
 
 @pytest.fixture(scope="module")
@@ -336,3 +327,22 @@ def test_bad_evaluation_extras_are_clear_errors(
 ) -> None:
     assert main(["evaluate", str(trained_run), "--out", str(tmp_path / "e"), *flags]) == 2
     assert fragment in capsys.readouterr().err
+
+
+def _arguments(parser: argparse.ArgumentParser, name: str = "pixelwise"):
+    """Every argument of every (sub)command: ``(command, action)``."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub, subparser in action.choices.items():
+                yield from _arguments(subparser, f"{name} {sub}")
+        elif not isinstance(action, argparse._HelpAction | argparse._VersionAction):
+            yield name, action
+
+
+def test_every_argument_is_described_and_shows_its_default() -> None:
+    for command, action in _arguments(build_parser()):
+        where = f"{command} {action.option_strings or action.dest}"
+        assert action.help, f"{where} has no help text"
+        shown = action.default not in (None, False, [], argparse.SUPPRESS)
+        if action.option_strings and shown:
+            assert "default" in action.help, f"{where} does not show its default"

@@ -11,17 +11,7 @@ from pixelwise.cli import build_parser, main, run_config
 from pixelwise.config import RunConfig, differences, merge, resumable_keys, run_options
 from pixelwise.errors import PixelwiseError
 from pixelwise.flags import run_overrides
-
-TINY = {
-    "model": {"name": "unet", "options": {"base_width": 4, "depth": 2}},
-    "data": {
-        "name": "synthetic",
-        "options": {"size": 32, "seed": 3},
-        "split_options": {"train": {"num_images": 8}, "val": {"num_images": 3}},
-        "batch_size": 4,
-    },
-    "train": {"epochs": 1, "accelerator": "cpu"},
-}
+from tiny_run import TINY
 
 
 @pytest.mark.parametrize(

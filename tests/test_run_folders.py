@@ -10,27 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from pixelwise.cli import main
 from pixelwise.rundir import RunDir
-
-TINY = {
-    "model": {"name": "unet", "options": {"base_width": 4, "depth": 2}},
-    "data": {
-        "name": "synthetic",
-        "options": {"size": 32, "seed": 3},
-        "split_options": {"train": {"num_images": 8}, "val": {"num_images": 3}},
-        "batch_size": 4,
-    },
-    "train": {"epochs": 1, "accelerator": "cpu"},
-}
-
-
-def write_config(folder: Path, **train: object) -> Path:
-    file = folder / "tiny.yaml"
-    file.write_text(yaml.safe_dump({**TINY, "train": {**TINY["train"], **train}}))
-    return file
+from tiny_run import write_config
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

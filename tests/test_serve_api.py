@@ -27,6 +27,7 @@ from pixelwise.classical.thresholds import Otsu
 from pixelwise.cli import main
 from pixelwise.data.synthetic import SyntheticShapes
 from pixelwise.inference.outputs import RECEIPT_KEY, read_receipt, without_receipt
+from pixelwise.models.card import ClassicalCard
 from pixelwise.models.saving import save_classical
 from pixelwise.serve import app as app_module
 from pixelwise.serve.app import create_app
@@ -62,7 +63,8 @@ def bomb_png(width: int = 50_000, height: int = 50_000) -> bytes:
 def otsu_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shapes = SyntheticShapes("train", num_images=4, size=32, seed=1)
     folder = tmp_path_factory.mktemp("otsu") / "otsu"
-    return save_classical(folder, Otsu().fit(shapes, progress=False), shapes.info)
+    fitted = Otsu().fit(shapes, progress=False)
+    return save_classical(folder, ClassicalCard(fitted.to_dict(), shapes.info))
 
 
 def make_client(*specs: str | Path, **options) -> TestClient:

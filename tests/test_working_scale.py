@@ -17,7 +17,7 @@ from pixelwise.data.base import DatasetInfo, default_colours
 from pixelwise.data.synthetic import SyntheticShapes
 from pixelwise.data.transforms import Normalization, TensorDataset, rescale_image, rescale_mask
 from pixelwise.models.saving import ModelCard, save_model
-from test_cli import TINY as CLI_TINY
+from tiny_run import TINY as CLI_TINY
 
 
 def test_halving_a_doubled_image_recovers_it() -> None:

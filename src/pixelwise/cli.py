@@ -312,8 +312,12 @@ def _export_parser(commands: argparse._SubParsersAction) -> None:
         "write a model as an ONNX, TorchScript or OpenVINO graph with its config.json; "
         "load, predict and evaluate take the folder like a model folder",
     )
-    export.add_argument("model_dir", metavar="RUN_OR_MODEL_DIR")
-    export.add_argument("--format", required=True, choices=FORMATS)
+    export.add_argument(
+        "model_dir", metavar="RUN_OR_MODEL_DIR", help="a run directory or a saved model folder"
+    )
+    export.add_argument(
+        "--format", required=True, choices=FORMATS, help=f"graph format: {', '.join(FORMATS)}"
+    )
     export.add_argument("--out", required=True, help="new folder for the exported model")
     export.add_argument(
         "--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})"
@@ -370,7 +374,9 @@ def _bench_parser(commands: argparse._SubParsersAction) -> None:
         "bench",
         "time a model on every installed backend side by side and check each against eager PyTorch",
     )
-    bench.add_argument("model_dir", metavar="RUN_OR_MODEL_DIR")
+    bench.add_argument(
+        "model_dir", metavar="RUN_OR_MODEL_DIR", help="a run directory or a saved model folder"
+    )
     bench.add_argument(
         "--size",
         type=int,
@@ -606,7 +612,9 @@ def _evaluate_parser(commands: argparse._SubParsersAction) -> None:
         "Score a saved model or a run's model on a labelled split: one dataset-level "
         "confusion matrix, plus the extras asked for. Without --data, the run's own data.",
     )
-    evaluate.add_argument("model_dir", metavar="RUN_OR_MODEL_DIR")
+    evaluate.add_argument(
+        "model_dir", metavar="RUN_OR_MODEL_DIR", help="a run directory or a saved model folder"
+    )
     add_run_flags(evaluate, "evaluate", _help_lists)
     evaluate.add_argument("--split", help="split to score (default: val; 'all' for folder data)")
     evaluate.add_argument("--out", metavar="DIR", help="output folder (default: RUN/eval-SPLIT)")
@@ -643,7 +651,11 @@ def _predict_parser(commands: argparse._SubParsersAction) -> None:
     predict = _command(
         commands, "predict", "write class-label PNGs (or TIFFs) for images; resumable"
     )
-    predict.add_argument("model_dir", metavar="MODEL_OR_RUN_DIR")
+    predict.add_argument(
+        "model_dir",
+        metavar="MODEL_OR_RUN_DIR",
+        help="a saved model folder, a run directory or an exported folder",
+    )
     predict.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     predict.add_argument(
         "--out", required=True, help="output folder (not an input folder; a subfolder is fine)"

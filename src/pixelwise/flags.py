@@ -43,7 +43,7 @@ def _section(key: str) -> str:
 
 def _help(meta: Option, default: Any, fill: dict[str, str]) -> str:
     text = meta.help.format(**fill) if "{" in meta.help else meta.help
-    if default in (None, {}, [], False) or "default:" in text:
+    if default is None or default is False or default in ({}, []) or "default:" in text:
         return text
     shown = " ".join(map(str, default)) if isinstance(default, list) else default
     return f"{text} (default: {shown})"

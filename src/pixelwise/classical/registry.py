@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pixelwise.classical.base import ClassicalMethod
@@ -10,6 +11,8 @@ from pixelwise.classical.kmeans import KMeansColours
 from pixelwise.classical.region import RegionGrowing, Watershed
 from pixelwise.classical.thresholds import Adaptive, FixedThreshold, MultiOtsu, Otsu
 from pixelwise.errors import PixelwiseError
+from pixelwise.models.card import ClassicalCard
+from pixelwise.models.saving import CONFIG_FILE
 
 METHODS: dict[str, type[ClassicalMethod]] = {
     cls.name: cls
@@ -52,3 +55,13 @@ def build(name: str, **params: Any) -> ClassicalMethod:
 def method_from_dict(d: dict[str, Any]) -> ClassicalMethod:
     """A fitted method from :meth:`ClassicalMethod.to_dict`'s output."""
     return build(d["method"], **d["params"]).restore(d)
+
+
+def load_method(folder: Path, card: ClassicalCard) -> ClassicalMethod:
+    """The fitted method that ``folder``'s card describes; a bad one is a user error naming
+    its ``config.json``."""
+    try:
+        return method_from_dict(card.method)
+    except (ValueError, KeyError, TypeError, PixelwiseError) as err:
+        file = folder / CONFIG_FILE
+        raise PixelwiseError(f"invalid classical method in '{file}': {err}") from None

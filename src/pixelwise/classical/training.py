@@ -13,6 +13,7 @@ from pixelwise.classical.registry import build
 from pixelwise.config import RunConfig
 from pixelwise.data.registry import load_split
 from pixelwise.errors import PixelwiseError
+from pixelwise.models.card import ClassicalCard
 from pixelwise.models.saving import save_classical
 from pixelwise.rundir import RunDir
 
@@ -61,7 +62,7 @@ def fit_classical(
         method.fit(train, progress=progress)
         seconds = time.perf_counter() - started
         logger.info("fitted %s on %d images in %.1f s", method.name, len(train), seconds)
-        save_classical(run.model, method, train.info)
+        save_classical(run.model, ClassicalCard(method.to_dict(), train.info))
         if then is not None:
             then(run)
     return run

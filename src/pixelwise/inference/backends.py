@@ -30,7 +30,8 @@ from pixelwise.export.folder import open_exported
 from pixelwise.export.onnx import OnnxRuntimeRunner, to_onnx
 from pixelwise.export.openvino import OpenVinoRunner, read_onnx
 from pixelwise.export.runtime import GraphRunner
-from pixelwise.models.saving import Card, ModelCard, load_saved, read_any_card, resolve_model_dir
+from pixelwise.models.card import ClassicalCard
+from pixelwise.models.saving import Card, load_model, read_any_card, resolve_model_dir
 
 if TYPE_CHECKING:
     from pixelwise.classical import ClassicalMethod
@@ -125,8 +126,12 @@ def load_runnable(
     """
     folder = resolve_model_dir(path)
     card = read_any_card(folder)
-    if isinstance(card, ModelCard) and card.export is not None:
+    if isinstance(card, ClassicalCard):
+        from pixelwise.classical.registry import load_method
+
+        return load_method(folder, card), card
+    if card.export is not None:
         if backend is not None:
             check_backend(backend)
         return open_exported(folder, card, backend, threads), card
-    return load_saved(folder)
+    return load_model(folder)

@@ -18,20 +18,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import safetensors.torch
 from torch import nn
 
-from pixelwise.data.base import DatasetInfo
 from pixelwise.errors import PixelwiseError
 from pixelwise.files import write_folder_atomic
 from pixelwise.models.card import FORMAT, Card, ClassicalCard, ModelCard, check_weights
 from pixelwise.models.pretrained import load_model_weights
 from pixelwise.models.registry import build_model
-
-if TYPE_CHECKING:
-    from pixelwise.classical import ClassicalMethod
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -51,12 +46,11 @@ def save_model(folder: str | Path, model: nn.Module, card: ModelCard) -> Path:
     return write_folder_atomic(Path(folder), write)
 
 
-def save_classical(folder: str | Path, method: ClassicalMethod, info: DatasetInfo) -> Path:
-    """Write a fitted classical ``method`` and the classes into ``folder`` (``config.json`` only).
+def save_classical(folder: str | Path, card: ClassicalCard) -> Path:
+    """Write a fitted classical method's ``card`` into ``folder`` (``config.json`` only).
 
     Atomic like :func:`save_model`.
     """
-    card = ClassicalCard(method.to_dict(), info)
 
     def write(staging: Path) -> None:
         (staging / CONFIG_FILE).write_text(json.dumps(card.to_dict(), indent=2))
@@ -130,21 +124,6 @@ def read_card(folder: Path) -> ModelCard:
             "model's weights; use the model folder it was exported from"
         )
     return card
-
-
-def load_saved(path: str | Path) -> tuple[nn.Module | ClassicalMethod, Card]:
-    """A network (as :func:`load_model`) or a fitted classical method, with its card."""
-    folder = resolve_model_dir(path)
-    card = read_any_card(folder)
-    if isinstance(card, ModelCard):
-        return load_model(folder)
-    from pixelwise.classical import method_from_dict
-
-    try:
-        return method_from_dict(card.method), card
-    except (ValueError, KeyError, TypeError, PixelwiseError) as err:
-        file = folder / CONFIG_FILE
-        raise PixelwiseError(f"invalid classical method in '{file}': {err}") from None
 
 
 def load_model(path: str | Path) -> tuple[nn.Module, ModelCard]:
