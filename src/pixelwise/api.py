@@ -20,12 +20,8 @@ from pixelwise.inference.backends import check_backend, installed_backends, load
 from pixelwise.inference.benchmark import REFERENCE, BackendTiming, compare_backends, segmenter_on
 from pixelwise.inference.calibration import calibration_inputs
 from pixelwise.inference.evaluate import EvaluationOptions, evaluate, write_metrics
-from pixelwise.inference.predict import (
-    PredictOptions,
-    PredictReport,
-    model_fingerprint,
-    predict_images,
-)
+from pixelwise.inference.plan import model_fingerprint
+from pixelwise.inference.predict import PredictOptions, PredictReport, predict_images
 from pixelwise.inference.segmenter import Segmenter
 from pixelwise.metrics import SegmentationScores
 from pixelwise.models.saving import load_model, resolve_model_dir
@@ -33,6 +29,7 @@ from pixelwise.rundir import RunDir
 
 if TYPE_CHECKING:
     from pixelwise.compare import Comparison, Executor, Plan
+    from pixelwise.distributed.cluster import RayPredictOptions
     from pixelwise.serve.options import ServeOptions
 
 FITTED_MAPPING = "fitted: ids to classes by a vote on the training data"
@@ -145,6 +142,22 @@ def predict_files(
     segmenter = Segmenter.load(model_path, backend=backend)
     fingerprint = model_fingerprint(model_path)
     return predict_images(segmenter, inputs, out, options, model=fingerprint)
+
+
+def predict_files_on_ray(
+    model_path: str | Path,
+    inputs: Iterable[str | Path],
+    out: str | Path,
+    options: PredictOptions | None = None,
+    backend: str | None = None,
+    cluster: RayPredictOptions | None = None,
+) -> PredictReport:
+    """:func:`predict_files` on a Ray cluster (``pip install "pixelwise[ray]"``): the same
+    checks, files, resume and bad-file rule, with reading and prediction spread over the
+    cluster's workers (see :mod:`pixelwise.distributed.predict`)."""
+    from pixelwise.distributed.predict import predict_on_ray
+
+    return predict_on_ray(model_path, inputs, out, options, backend, cluster)
 
 
 def export_model(

@@ -215,13 +215,33 @@ def _predict_options(args: argparse.Namespace):
     )
 
 
+def _predict_on_ray(args: argparse.Namespace, cpus: float | None, gpus: float | None):
+    """``predict --engine ray``: the cluster options from the flags, then the Ray engine."""
+    from pixelwise.api import predict_files_on_ray
+    from pixelwise.distributed.cluster import DEFAULT_CPUS_PER_WORKER, RayPredictOptions
+
+    cluster = RayPredictOptions(
+        address=args.address,
+        workers=args.workers,
+        cpus_per_worker=DEFAULT_CPUS_PER_WORKER if cpus is None else cpus,
+        gpus_per_worker=0.0 if gpus is None else gpus,
+    )
+    options = _predict_options(args)
+    return predict_files_on_ray(
+        args.model_dir, args.inputs, args.out, options, backend=args.backend, cluster=cluster
+    )
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from pixelwise.api import predict_files
     from pixelwise.inference.predict import describe
 
-    report = predict_files(
-        args.model_dir, args.inputs, args.out, _predict_options(args), backend=args.backend
-    )
+    cpus, gpus = _ray_resources(args, "engine", "worker")
+    if args.engine == "ray":
+        report = _predict_on_ray(args, cpus, gpus)
+    else:
+        options = _predict_options(args)
+        report = predict_files(args.model_dir, args.inputs, args.out, options, args.backend)
     print("\n".join(describe(report)) + f"; outputs in {args.out}")
     return 0
 
@@ -531,6 +551,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     if args.jobs < 1:
         raise PixelwiseError(f"--jobs must be at least 1, got {args.jobs}")
+    cpus, gpus = _ray_resources(args, "executor", "run")
+    executor = None
+    if args.executor == "ray":
+        from pixelwise.compare.runner import after_loss
+        from pixelwise.distributed.executor import DEFAULT_CPUS_PER_RUN, RayExecutor
+
+        cpus = DEFAULT_CPUS_PER_RUN if cpus is None else cpus
+        executor = RayExecutor(args.address, cpus, gpus or 0.0, retry=after_loss)
     result = compare(
         args.sources,
         args.out,
@@ -540,6 +568,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         overwrite=args.overwrite,
         dry_run=args.dry_run,
+        executor=executor,
         on_run=_print_run,
     )
     if args.dry_run:
@@ -736,7 +765,8 @@ def _predict_parser(commands: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     runs.add_argument(
         "--workers", type=int, default=2, metavar="N",
-        help="processes decoding images ahead (default 2; 0: in the main process)",
+        help="processes decoding images ahead (default 2; 0: in the main process); with "
+        "--engine ray: model workers on the cluster",
     )  # fmt: skip
     runs.add_argument(
         "--force", action="store_true", help="redo images whose outputs are already complete"
@@ -747,6 +777,11 @@ def _predict_parser(commands: argparse._SubParsersAction) -> None:
         "any work)",
     )  # fmt: skip
     _backend_flag(predict)
+    from pixelwise.distributed.cluster import DEFAULT_CPUS_PER_WORKER
+
+    _ray_flags(
+        predict, "--engine", "worker", DEFAULT_CPUS_PER_WORKER, "a Ray cluster, the same outputs"
+    )
     predict.set_defaults(handler=cmd_predict)
     _export_parser(commands)
     _bench_parser(commands)
@@ -771,7 +806,11 @@ def _compare_parser(commands: argparse._SubParsersAction) -> None:
         "--baseline", metavar="NAME", help="configuration the others are compared with"
     )
     compare.add_argument(
-        "--jobs", type=int, default=1, metavar="N", help="runs at once, each in its own process"
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="runs at once, each in its own process (default 1)",
     )
     compare.add_argument(
         "--overwrite",
@@ -781,8 +820,53 @@ def _compare_parser(commands: argparse._SubParsersAction) -> None:
     compare.add_argument(
         "--dry-run", action="store_true", help="list the runs and what each needs; write nothing"
     )
+    from pixelwise.distributed.executor import DEFAULT_CPUS_PER_RUN
+
+    _ray_flags(
+        compare, "--executor", "run", DEFAULT_CPUS_PER_RUN,
+        "each run a Ray task on a cluster, retried once if its node dies",
+    )  # fmt: skip
     add_run_flags(compare, "compare", _help_lists)
     compare.set_defaults(handler=cmd_compare)
+
+
+def _ray_flags(
+    parser: argparse.ArgumentParser, selector: str, unit: str, default_cpus: float, what: str
+) -> None:
+    """``selector`` (local|ray), ``--address`` and the per-``unit`` resources of Ray work."""
+    group = parser.add_argument_group(selector.removeprefix("--"))
+    group.add_argument(
+        selector, choices=["local", "ray"], default="local",
+        help=f'local: this machine (default); ray: {what} (pip install "pixelwise[ray]")',
+    )  # fmt: skip
+    group.add_argument(
+        "--address", metavar="auto|HOST:PORT",
+        help="Ray cluster to join (default: start Ray on this machine; auto: the cluster this "
+        "machine belongs to)",
+    )  # fmt: skip
+    group.add_argument(
+        f"--cpus-per-{unit}", type=float, metavar="C",
+        help=f"CPUs each Ray {unit} reserves, fractions allowed (default {default_cpus:g})",
+    )  # fmt: skip
+    group.add_argument(
+        f"--gpus-per-{unit}", type=float, metavar="G",
+        help=f"GPUs each Ray {unit} reserves, fractions allowed (default 0)",
+    )  # fmt: skip
+
+
+def _ray_resources(args: argparse.Namespace, selector: str, unit: str) -> tuple[float, float]:
+    """The per-``unit`` CPUs and GPUs given (None: not given); with a local engine, any
+    Ray flag is an error."""
+    given = {
+        "--address": args.address,
+        f"--cpus-per-{unit}": getattr(args, f"cpus_per_{unit}"),
+        f"--gpus-per-{unit}": getattr(args, f"gpus_per_{unit}"),
+    }
+    if getattr(args, selector) != "ray":
+        for flag, value in given.items():
+            if value is not None:
+                raise PixelwiseError(f"{flag} applies to --{selector} ray (it is local)")
+    return given[f"--cpus-per-{unit}"], given[f"--gpus-per-{unit}"]
 
 
 def _model_parsers(commands: argparse._SubParsersAction) -> None:

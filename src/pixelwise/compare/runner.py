@@ -33,7 +33,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -247,6 +247,17 @@ def perform(task: Task, train: Trainer) -> dict[str, Any]:
     record |= {"training_seconds": seconds, "epochs": epochs}
     write_text_atomic(Path(task.folder) / RECORD, json.dumps(record, indent=2) + "\n")
     return record
+
+
+def after_loss(task: Task) -> Task:
+    """The task to run again after its worker or node died: a network run that left a
+    checkpoint resumes from it; anything else is done again as planned."""
+    if task.action not in TRAINING_ACTIONS or task.kind == CLASSICAL:
+        return task
+    folder = RunDir(Path(task.model_dir))
+    if folder.last_checkpoint.exists() or folder.previous_checkpoint.exists():
+        return replace(task, action="resume")
+    return task
 
 
 class Executor(Protocol):

@@ -133,6 +133,11 @@ def write_png_atomic(
     write_bytes_atomic(path, encode_png(array, palette, text))
 
 
+def folder_images(folder: Path) -> list[Path]:
+    """The image files in ``folder``, sorted by name (not recursive)."""
+    return sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))
+
+
 def list_images(folder_or_files: Iterable[str | Path] | str | Path) -> list[Path]:
     """Expand folders (sorted, not recursive, image suffixes only) and image files.
 
@@ -146,7 +151,7 @@ def list_images(folder_or_files: Iterable[str | Path] | str | Path) -> list[Path
     images: list[Path] = []
     for path in paths:
         if path.is_dir():
-            images.extend(sorted(p for p in path.iterdir() if p.is_file() and is_image_file(p)))
+            images.extend(folder_images(path))
         elif path.is_file() and is_image_file(path):
             images.append(path)
         elif path.exists():

@@ -18,9 +18,12 @@ with another output or with a label.
 
 Every file is written to a temporary name and renamed into place. The label file is
 renamed first and carries a :class:`Receipt` (a PNG text chunk or the TIFF description):
-the input it came from, the settings, and the size and time of every other output. An
-image is complete when its receipt matches and every output it lists is in place
-unchanged, so a partly written image never looks complete.
+the input it came from, the settings, and the size and SHA-256 digest of every other
+output. An image is complete when its receipt matches and every output it lists is in
+place unchanged, so a partly written image never looks complete. The receipt holds
+nothing that depends on when, where or by which engine the image was predicted (no
+clock times, no output modification times), so the same input and settings give the
+same label file byte for byte, locally or on a cluster.
 
 :class:`EncodedOutputs` makes the PNG outputs of one image in memory (for ``pixelwise
 serve``) with the same encoder: its label PNG is byte for byte the label file that
@@ -29,6 +32,7 @@ serve``) with the same encoder: its label PNG is byte for byte the label file th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import queue
 import threading
@@ -99,12 +103,13 @@ def output_paths(out: Path, stem: str, kinds: list[str], as_tiff: bool) -> dict[
 
 @dataclass(frozen=True)
 class Receipt:
-    """What the label file of a completed image records.
+    """What the label file of a completed image records: a function of the input file and
+    the settings alone.
 
     ``input``: the resolved input path, with its size and modification time; ``settings``:
     the fingerprint of the model and options; ``outputs``: kind -> ``{"path"`` (relative to
-    OUT), ``"bytes"``, ``"mtime_ns"}`` of every other output; ``summary``: size, time and
-    class fractions.
+    OUT), ``"bytes"``, ``"sha256"}`` of every other output; ``summary``: the input as
+    given, the label file (relative to OUT), size, tiled or not, class fractions.
     """
 
     input: str
@@ -130,15 +135,26 @@ class Receipt:
         )
 
     def outputs_in_place(self, out: Path) -> bool:
-        """Whether every listed output exists with the recorded size and time."""
+        """Whether every listed output exists with the recorded size and digest (each is
+        read back: an output left by an earlier run has the same size, not the same bytes)."""
         for record in self.outputs.values():
+            path = out / record["path"]
+            size, digest = record.get("bytes"), record.get("sha256")
             try:
-                stat = (out / record["path"]).stat()
+                if path.stat().st_size != size or file_sha256(path) != digest:
+                    return False
             except OSError:
                 return False
-            if (stat.st_size, stat.st_mtime_ns) != (record["bytes"], record["mtime_ns"]):
-                return False
         return True
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 digest of a file's bytes, hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_receipt(label: Path) -> Receipt | None:
@@ -435,11 +451,10 @@ class ImageOutputs(RowOutputs):
             if kind == "labels":
                 continue
             writer.finish()
-            stat = writer.temporary.stat()
             records[kind] = {
                 "path": self.paths[kind].relative_to(out).as_posix(),
-                "bytes": stat.st_size,
-                "mtime_ns": stat.st_mtime_ns,
+                "bytes": writer.temporary.stat().st_size,
+                "sha256": file_sha256(writer.temporary),
             }
         receipt = Receipt(**{**asdict(receipt), "outputs": records})
         self._writers["labels"].finish(receipt.to_text())

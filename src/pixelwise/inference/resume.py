@@ -18,12 +18,12 @@ from pixelwise.inference.outputs import Receipt, read_receipt
 
 
 def check_outputs_spare_inputs(
-    outputs: Iterable[Path], inputs: Iterable[str | Path], files: Sequence[Path], out: Path
+    outputs: Iterable[Path], folders: Iterable[Path], files: Sequence[Path], out: Path
 ) -> None:
-    """No output may be an input file or land in a folder given as input (``inputs``: the
-    files and folders given; ``files``: the input files they hold)."""
+    """No output may be an input file or land in a folder that inputs are listed from
+    (``folders``; ``files``: the input files)."""
     input_files = {file.resolve() for file in files}
-    input_folders = {Path(p).resolve() for p in inputs if Path(p).is_dir()}
+    input_folders = {folder.resolve() for folder in folders}
     for path in outputs:
         resolved = path.resolve()
         if resolved.parent in input_folders:
@@ -89,6 +89,18 @@ def is_complete(
         and wanted <= set(receipt.outputs)
         and receipt.outputs_in_place(out)
     )
+
+
+def complete_receipt(
+    source: Path, paths: dict[str, Path], out: Path, settings: str, force: bool
+) -> Receipt | None:
+    """The receipt of ``source``'s earlier outputs ``paths`` when they are complete and may
+    be kept (then there is nothing to do); ``None`` when the image is to be predicted. Raises
+    as :func:`existing_receipt` does."""
+    receipt = existing_receipt(source, paths, out, settings, force)
+    if not force and is_complete(source, paths, receipt, settings, out):
+        return receipt
+    return None
 
 
 def check_run_file(path: Path) -> None:
