@@ -3,7 +3,6 @@ without errors or requests and that its tables sort."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from browser import headless_chromium
 from pixelwise.compare.figures import cost_png, curves_png, panels
 from pixelwise.compare.grid import Scoring
 from pixelwise.compare.report import Pictures, render
@@ -97,15 +97,6 @@ def test_the_report_is_self_contained_and_escapes_names(tmp_path: Path) -> None:
     assert "Main effects" not in page  # one axis: no two-way table
 
 
-def chromium() -> str:
-    path = os.environ.get("PIXELWISE_CHROMIUM") or shutil.which("chromium")
-    if path is None:
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    if importlib.util.find_spec("playwright") is None:
-        pytest.skip("playwright is not installed (pip install playwright)")
-    return path
-
-
 def column(page, table: str, index: int) -> list[str]:
     return page.eval_on_selector_all(
         f"#{table} tbody tr", f"rows => rows.map(r => r.cells[{index}].textContent.trim())"
@@ -114,45 +105,28 @@ def column(page, table: str, index: int) -> list[str]:
 
 @pytest.mark.browser
 def test_the_report_renders_offline_and_sorts_in_chromium(tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
-    executable = chromium()
     report = write_report(tmp_path)
     errors: list[str] = []
     requests: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.on("request", lambda request: requests.append(request.url))
-            page.goto(report.as_uri())
-            page.wait_for_load_state("load")
-            assert column(page, "summary", 1) == list(ACCURACY)
-            loaded = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.naturalWidth > 0)")
-            assert loaded and all(loaded)
-            page.click("#summary thead th:nth-child(4) button")  # mIoU: ascending
-            ascending = column(page, "summary", 1)
-            assert ascending == ["weak", "mid", "a<b"]
-            page.click("#summary thead th:nth-child(4) button")  # again: descending
-            assert column(page, "summary", 1) == ["a<b", "mid", "weak"]
-            page.click("#per-class thead th:nth-child(2) button")  # by name
-            assert column(page, "per-class", 1) == sorted(ACCURACY)
-            shot = tmp_path / "report.png"
-            page.screenshot(path=str(shot), full_page=True)
-        finally:
-            browser.close()
+    with headless_chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto(report.as_uri())
+        page.wait_for_load_state("load")
+        assert column(page, "summary", 1) == list(ACCURACY)
+        loaded = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.naturalWidth > 0)")
+        assert loaded and all(loaded)
+        page.click("#summary thead th:nth-child(4) button")  # mIoU: ascending
+        ascending = column(page, "summary", 1)
+        assert ascending == ["weak", "mid", "a<b"]
+        page.click("#summary thead th:nth-child(4) button")  # again: descending
+        assert column(page, "summary", 1) == ["a<b", "mid", "weak"]
+        page.click("#per-class thead th:nth-child(2) button")  # by name
+        assert column(page, "per-class", 1) == sorted(ACCURACY)
+        shot = tmp_path / "report.png"
+        page.screenshot(path=str(shot), full_page=True)
     assert errors == []
     assert requests == [report.as_uri()]  # the page itself, nothing else
     assert shot.stat().st_size > 10_000

@@ -16,20 +16,12 @@ import yaml
 
 from bounded import run_scenario
 from pixelwise.cli import main
+from test_compare import BASE
 
 RAY_MISSING = "ray is not installed (pip install 'pixelwise[ray]')"
 GRID = {
     "name": "two",
-    "base": {
-        "model": {"name": "unet", "options": {"base_width": 4, "depth": 2}},
-        "data": {
-            "name": "synthetic",
-            "options": {"size": 32, "seed": 3},
-            "split_options": {"train": {"num_images": 6}, "val": {"num_images": 4}},
-            "batch_size": 3,
-        },
-        "train": {"accelerator": "cpu", "lr": 0.01},
-    },
+    "base": BASE,
     "axes": {"model.options.fusion": ["concat", "sum"]},
     "budget": {"epochs": 1},
     "scoring": {"bootstrap": 100, "latency_repeats": 1, "examples": 1, "worst": 1},

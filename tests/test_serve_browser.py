@@ -19,22 +19,13 @@ import pytest
 from PIL import Image
 
 import pixelwise
+from browser import headless_chromium
 from conftest import save_tiny_unet
 from pixelwise.cli import main
 from pixelwise.data.synthetic import SyntheticShapes
 from pixelwise.inference.outputs import without_receipt
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="playwright is absent: pip install playwright"
@@ -79,12 +70,8 @@ def server(model: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator:
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"chromium not found at {CHROMIUM} (apt-get install chromium)")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with headless_chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")
