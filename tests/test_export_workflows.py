@@ -28,22 +28,35 @@ pytest.importorskip(
 pytest.importorskip("onnxscript", reason="onnxscript not installed (pip install 'pixelwise[onnx]')")
 
 
-def test_predict_with_onnxruntime_writes_the_eager_labels(
+def test_predict_on_onnxruntime_or_an_exported_folder_writes_the_eager_labels(
     tiny_saved_model: Path, tmp_path: Path
 ) -> None:
     inputs = tmp_path / "images"
     inputs.mkdir()
     for index, (picture, _) in enumerate(SyntheticShapes("val", num_images=6, size=(96, 80))):
         Image.fromarray(picture).save(inputs / f"{index}.png")
+    exported = tmp_path / "onnx"
+    assert main(["export", str(tiny_saved_model), "--format", "onnx", "--out", str(exported)]) == 0
+    tiles = ["--tile", "64", "64"]
     runs = {}
-    for backend in ("torch", "onnxruntime"):
-        out = tmp_path / backend
-        argv = ["predict", str(tiny_saved_model), str(inputs), "--out", str(out)]
-        assert main([*argv, "--backend", backend]) == 0
-        runs[backend] = [np.asarray(Image.open(p)) for p in sorted(out.glob("*.png"))]
+    for name, model, flags in [
+        ("torch", tiny_saved_model, ["--backend", "torch"]),
+        ("onnxruntime", tiny_saved_model, ["--backend", "onnxruntime"]),
+        ("exported", exported, []),
+        ("torch tiled", tiny_saved_model, tiles),
+        ("exported tiled", exported, tiles),
+    ]:
+        out = tmp_path / name.replace(" ", "-")
+        assert main(["predict", str(model), str(inputs), "--out", str(out), *flags]) == 0
+        runs[name] = [np.asarray(Image.open(p)) for p in sorted(out.glob("*.png"))]
     assert len(runs["torch"]) == 6
-    same = np.mean([np.mean(a == b) for a, b in zip(*runs.values(), strict=True)])
-    assert same >= 0.9999
+    for name, reference in [
+        ("onnxruntime", "torch"),
+        ("exported", "torch"),
+        ("exported tiled", "torch tiled"),
+    ]:
+        pairs = zip(runs[name], runs[reference], strict=True)
+        assert np.mean([np.mean(a == b) for a, b in pairs]) >= 0.9999, name
 
 
 def test_evaluate_an_exported_folder_gives_the_eager_miou(

@@ -49,7 +49,7 @@ def wants_tiles(
     pixel limit, or whose whole-image estimate exceeds ``max_memory``."""
     if options.tile != "auto":
         return options.tile == "always"
-    if segmenter.model is None:
+    if not segmenter.is_network:
         return False
     over_limit = read.max_pixels is not None and header.pixels > read.max_pixels
     estimate = segmenter.whole_image_bytes(header.height, header.width, options.tta)
@@ -170,7 +170,7 @@ def predict_image(
     else:
         pixels = decode(header, channels, read.scaling)
         probabilities = None
-        if segmenter.model is not None:
+        if segmenter.is_network:
             probabilities = segmenter.batch_probabilities(pixels[None], options.tta)[0].cpu()
         put_whole(segmenter, outputs, pixels, probabilities, "quantized" in kinds)
     return ImageResult(header, tiled, outputs, time.perf_counter() - started)

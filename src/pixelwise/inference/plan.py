@@ -241,7 +241,7 @@ def whole_batches(
     batches = []
     for (height, width), indices in by_size.items():
         size = options.batch_size
-        if segmenter.model is not None:
+        if segmenter.is_network:
             each = segmenter.whole_image_bytes(height, width, options.tta)
             size = max(1, min(size, options.max_memory // max(each, 1)))
         batches += [indices[i : i + size] for i in range(0, len(indices), size)]

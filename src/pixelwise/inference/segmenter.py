@@ -106,6 +106,11 @@ class Segmenter:
         return self.card.info
 
     @property
+    def is_network(self) -> bool:
+        """A network (a PyTorch model or an exported graph), not a classical method."""
+        return self.backend is not None
+
+    @property
     def pixel_scaling(self) -> PixelScaling:
         """The card's rule for 16-bit and float pixels (the default for classical methods)."""
         return self.card.pixel_scaling if isinstance(self.card, ModelCard) else PixelScaling()

@@ -86,7 +86,7 @@ class PredictionWriter:
         uint8 each) and write each one's outputs."""
         started = time.perf_counter()
         segmenter = self.segmenter
-        if segmenter.model is not None:
+        if segmenter.is_network:
             images = np.stack([pixels for _, pixels in decoded])
             scores = segmenter.batch_probabilities(images, self.options.tta).cpu()
         shared = (time.perf_counter() - started) / len(decoded)
@@ -95,7 +95,7 @@ class PredictionWriter:
         for index, (plan, pixels) in enumerate(decoded):
             started = time.perf_counter()
             with self._outputs(plan) as outputs:
-                probabilities = scores[index] if segmenter.model is not None else None
+                probabilities = scores[index] if segmenter.is_network else None
                 put_whole(segmenter, outputs, pixels, probabilities, quantize)
                 receipt = self._finish(plan, outputs)
             written.append(Written(receipt, shared + time.perf_counter() - started))

@@ -81,7 +81,7 @@ def _backend_name(segmenter: Segmenter) -> str | None:
 def _warm_up(segmenter: Segmenter) -> None:
     """Run a network once on a small image, so that a broken model fails at start and the
     memory estimate of ``tile="auto"`` is measured before any request."""
-    if segmenter.model is not None:
+    if segmenter.is_network:
         segmenter.whole_image_bytes(*WARM_UP_SIZE)
 
 
