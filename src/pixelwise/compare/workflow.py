@@ -317,7 +317,8 @@ def _timing(records: list[dict[str, Any]]) -> dict[str, str]:
     height, width = cost["image_size"]
     return {
         "latency": f"median of {cost['latency_repeats']} predictions of one {height}×{width} "
-        f"image, {cost['threads']} torch threads, {platform.machine()} CPU with "
+        f"image, {cost['threads']} torch thread{'s' if cost['threads'] != 1 else ''}, "
+        f"{platform.machine()} CPU with "
         f"{os.cpu_count()} cores, runs one after another unless --jobs > 1",
     }
 
