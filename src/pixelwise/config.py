@@ -431,18 +431,23 @@ def resumable_keys() -> frozenset[str]:
     return frozenset(key for key, meta, _ in run_options() if meta.resumable)
 
 
-def load_config(path: str | Path) -> RunConfig:
-    """Read a YAML run configuration; a missing or malformed file is a user error."""
+def read_yaml(path: str | Path, what: str) -> Any:
+    """The YAML document in ``path`` (a ``what``, e.g. "config file", for the messages);
+    a missing, unreadable or malformed file is a user error."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise PixelwiseError(f"config file not found: '{path}'") from None
+        raise PixelwiseError(f"{what} not found: '{path}'") from None
     except (OSError, UnicodeDecodeError) as err:
-        raise PixelwiseError(f"cannot read config '{path}': {err}") from None
+        raise PixelwiseError(f"cannot read {what} '{path}': {err}") from None
     except yaml.YAMLError as err:
-        raise PixelwiseError(f"cannot parse config '{path}': {err}") from None
-    return RunConfig.from_dict(raw, source=str(path))
+        raise PixelwiseError(f"cannot parse {what} '{path}': {err}") from None
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read a YAML run configuration; a missing or malformed file is a user error."""
+    return RunConfig.from_dict(read_yaml(path, "config file"), source=str(path))
 
 
 def flatten(raw: dict[str, Any], prefix: str = "") -> dict[str, Any]:

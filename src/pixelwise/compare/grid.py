@@ -39,10 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pixelwise.classical.training import configured_method
-from pixelwise.config import ModelSection, RunConfig, TrainSection, load_config, merge
+from pixelwise.config import ModelSection, RunConfig, TrainSection, load_config, merge, read_yaml
 from pixelwise.errors import PixelwiseError
 from pixelwise.options import Integer, ListOf, Mapping, Number, Optional, checked
 
@@ -279,14 +277,7 @@ def _check_unique(runs: list[PlannedRun], source: str) -> None:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise PixelwiseError(f"grid file not found: '{path}'") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise PixelwiseError(f"cannot read grid file '{path}': {err}") from None
-    except yaml.YAMLError as err:
-        raise PixelwiseError(f"cannot parse grid file '{path}': {err}") from None
+    raw = read_yaml(path, "grid file")
     if not isinstance(raw, dict):
         raise PixelwiseError(f"{path}: a grid file must be a mapping, got {type(raw).__name__}")
     unknown = sorted(set(raw) - set(GRID_KEYS), key=str)
