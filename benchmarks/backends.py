@@ -60,7 +60,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=512, help="image side (default 512)")
     parser.add_argument("--threads", type=int, default=2, help="threads per backend (default 2)")
-    parser.add_argument("--repeats", type=int, default=10, help="interleaved rounds (default 10)")
+    parser.add_argument("--repeats", type=int, default=10, help="rounds of blocks (default 10)")
     parser.add_argument(
         "--models", help=f"comma-separated, of: {', '.join(MODELS)} (default all; '' for none)"
     )

@@ -24,7 +24,7 @@ from sklearn.metrics import (
 from pixelwise.errors import PixelwiseError
 from pixelwise.metrics import ConfusionMatrix, PerImageConfusion, SegmentationScores
 from pixelwise.metrics.confusion import CPU_BLOCK, count_on_device
-from pixelwise.metrics.inputs import predicted_labels
+from pixelwise.metrics.inputs import ARGMAX_BLOCK_PIXELS, predicted_labels
 
 IGNORE = 255
 
@@ -215,6 +215,16 @@ def test_cpu_argmax_equals_torch_argmax(kind: str) -> None:
         scores = scores.bfloat16()
     labels = predicted_labels(scores, 5, torch.int16)
     assert torch.equal(labels.long(), scores.argmax(dim=1))
+
+
+@pytest.mark.parametrize("channels", [3, 300])
+def test_cpu_argmax_block_by_block_equals_torch_argmax(channels: int) -> None:
+    """Images of several blocks of rows, a NaN in one block only, ranks past uint8."""
+    height, width = 3 * ARGMAX_BLOCK_PIXELS // 97 + 5, 97
+    scores = torch.randint(0, 4, (2, channels, height, width), dtype=torch.float32)
+    scores[1, 1, height - 2, 7] = math.nan
+    labels = predicted_labels(scores, channels, torch.int64)
+    assert torch.equal(labels, scores.argmax(dim=1))
 
 
 def test_sync_free_count_equals_bincount() -> None:

@@ -14,6 +14,8 @@ import pixelwise
 from pixelwise.data.base import DatasetInfo, default_colours
 from pixelwise.data.transforms import Normalization
 from pixelwise.errors import PixelwiseError
+from pixelwise.export.capture import InputShape
+from pixelwise.export.runtime import GraphRunner
 from pixelwise.models.saving import ModelCard, save_model
 
 
@@ -89,3 +91,45 @@ def test_bad_model_folders_name_the_path(tmp_path: Path) -> None:
     (tmp_path / "m" / "config.json").write_text("{not json")
     with pytest.raises(PixelwiseError, match=r"config\.json"):
         pixelwise.load(tmp_path / "m")
+
+
+class _RecordingRunner(GraphRunner):
+    """A graph runtime stand-in: the eager model, noting PyTorch's threads at each call."""
+
+    name = "recording"
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__(InputShape(3, multiple=int(model.multiple)))
+        self.model = model
+        self.threads: list[int] = []
+
+    def run(self, x: torch.Tensor) -> torch.Tensor:
+        self.threads.append(torch.get_num_threads())
+        with torch.no_grad():
+            return self.model(x)
+
+
+@pytest.fixture
+def two_torch_threads():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.mark.usefixtures("two_torch_threads")
+def test_graph_runtime_runs_with_pytorch_on_one_thread(tmp_path: Path) -> None:
+    """Around a graph runtime PyTorch works on one thread, and gets its count back after."""
+    model = saved_model(tmp_path / "m")
+    card = pixelwise.load(tmp_path / "m", device="cpu").card
+    runner = _RecordingRunner(model)
+    on_runtime = pixelwise.Segmenter(runner, card, "cpu")
+    eager = pixelwise.load(tmp_path / "m", device="cpu")
+    image = np.random.default_rng(4).integers(0, 256, (40, 36, 3), dtype=np.uint8)
+    assert (on_runtime.torch_threads, eager.torch_threads) == (1, None)
+    np.testing.assert_array_equal(on_runtime.predict(image), eager.predict(image))
+    on_runtime.batch_probabilities(image[None])
+    assert runner.threads == [1, 1]
+    assert torch.get_num_threads() == 2
+    with eager.own_threads():
+        assert torch.get_num_threads() == 2

@@ -380,7 +380,7 @@ def _bench_parser(commands: argparse._SubParsersAction) -> None:
     )
     bench.add_argument("--image", help="time this image instead of a random one")
     bench.add_argument("--threads", type=int, help="threads of every backend")
-    bench.add_argument("--repeats", type=int, default=10, help="interleaved rounds (default 10)")
+    bench.add_argument("--repeats", type=int, default=10, help="rounds of blocks (default 10)")
     bench.add_argument("--backends", metavar="A,B", help="backends (default: all installed)")
     bench.add_argument(
         "--exported",

@@ -34,6 +34,7 @@ from pixelwise.data.transforms import scaled_size
 from pixelwise.files import atomic_file, write_text_atomic
 from pixelwise.inference.evaluate import EvaluationResult, check_compatible, write_metrics
 from pixelwise.inference.segmenter import Segmenter
+from pixelwise.inference.threads import torch_threads
 from pixelwise.metrics import BoundaryF1, BoundaryScores, ConfusionMatrix
 from pixelwise.metrics.per_image import PerImageConfusion
 from pixelwise.models.summary import summary
@@ -199,17 +200,13 @@ def model_cost(
             "macs": result.macs,
             "model_input_size": list(size),
         }
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         _labels(segmenter, image)
         times = []
         for _ in range(repeats):
             started = time.perf_counter()
             _labels(segmenter, image)
             times.append(time.perf_counter() - started)
-    finally:
-        torch.set_num_threads(previous)
     return cost | {"latency_ms": 1000 * statistics.median(times), "latency_repeats": repeats}
 
 

@@ -1,9 +1,12 @@
 """Backends side by side in one process: interleaved timings, ratios to eager, parity.
 
 Every backend's Segmenter predicts the same image, pre- and post-processing included.
-Runs are interleaved round by round, in alternating order, so that the machine's load
-drifts over all backends alike; the ratio to eager is the median over rounds of the
-ratio within a round. Absolute times on a shared machine are noisy; ratios are not.
+Each round gives every backend a block of calls back to back, as when it predicts a
+folder: one untimed call (the previous backend's threads go quiet, this one's wake up),
+then :data:`BLOCK` timed calls. Rounds alternate the order of the backends, so that the
+machine's load drifts over all of them alike; a backend's time in a round is the median
+of its block, and its ratio to eager is the median over rounds of the ratio within a
+round. Absolute times on a shared machine are noisy; ratios are not.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pixelwise.inference.segmenter import Segmenter
 from pixelwise.models.saving import load_model
 
 REFERENCE = "torch"
+BLOCK = 5  # timed calls per backend and round
 
 
 @dataclass(frozen=True)
@@ -54,24 +58,28 @@ def segmenter_on(model_path: str | Path, backend: str, threads: int | None = Non
     return Segmenter(export_runner(backend, model, card.info.channels, threads), card, "cpu")
 
 
-def _seconds(segmenter: Segmenter, image: np.ndarray) -> float:
-    started = time.perf_counter()
+def _block_seconds(segmenter: Segmenter, image: np.ndarray) -> float:
+    """The median seconds of :data:`BLOCK` back-to-back ``predict(image)`` calls, after
+    one untimed call."""
     segmenter.predict(image)
-    return time.perf_counter() - started
+    times = []
+    for _ in range(BLOCK):
+        started = time.perf_counter()
+        segmenter.predict(image)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
 
 
 def time_segmenters(
     segmenters: dict[str, Segmenter], image: np.ndarray, repeats: int
 ) -> dict[str, list[float]]:
-    """Seconds per ``predict(image)``, ``repeats`` rounds of every segmenter, interleaved
-    (the order reverses each round), after one warm-up call each."""
+    """Seconds per ``predict(image)`` of every segmenter, one value per round (the median
+    of its block), ``repeats`` rounds whose order reverses each round."""
     order = list(segmenters)
-    for segmenter in segmenters.values():
-        segmenter.predict(image)
     times: dict[str, list[float]] = {name: [] for name in order}
     for _ in range(repeats):
         for name in order:
-            times[name].append(_seconds(segmenters[name], image))
+            times[name].append(_block_seconds(segmenters[name], image))
         order.reverse()
     return times
 

@@ -103,12 +103,13 @@ def evaluate(
     info = dataset.info
     confusion = ConfusionMatrix(info.num_classes, info.ignore_index)
     extras = (options or EvaluationOptions()).accumulators(info.num_classes, info.ignore_index)
-    for index in tqdm(range(len(dataset)), desc=f"evaluating {name}", disable=not progress):
-        image, mask = dataset[index]
-        prediction = segmenter.labels(image)[None]
-        target = torch.as_tensor(mask, device=prediction.device)[None]
-        for accumulator in (confusion, *extras.values()):
-            accumulator.update(prediction, target)
+    with segmenter.own_threads():
+        for index in tqdm(range(len(dataset)), desc=f"evaluating {name}", disable=not progress):
+            image, mask = dataset[index]
+            prediction = segmenter.labels(image)[None]
+            target = torch.as_tensor(mask, device=prediction.device)[None]
+            for accumulator in (confusion, *extras.values()):
+                accumulator.update(prediction, target)
     names = segmenter.info.classes
     return EvaluationResult(
         scores=confusion.compute(class_names=names),

@@ -161,16 +161,18 @@ def predict_image(
     tiled = wants_tiles(segmenter, header, options, read)
     check_readable(header, tiled, channels, options.max_memory, read)
     outputs = EncodedOutputs(kinds, header.height, header.width, segmenter.info)
-    if tiled:
-        source = region_source(header, channels, read.scaling)
-        try:
-            put_tiled(segmenter, outputs, source, options.tiling, options.tta)
-        finally:
-            source.close()
-    else:
-        pixels = decode(header, channels, read.scaling)
-        probabilities = None
-        if segmenter.is_network:
-            probabilities = segmenter.batch_probabilities(pixels[None], options.tta)[0].cpu()
-        put_whole(segmenter, outputs, pixels, probabilities, "quantized" in kinds)
+    with segmenter.own_threads():
+        if tiled:
+            source = region_source(header, channels, read.scaling)
+            try:
+                put_tiled(segmenter, outputs, source, options.tiling, options.tta)
+            finally:
+                source.close()
+        else:
+            pixels = decode(header, channels, read.scaling)
+            probabilities = None
+            if segmenter.is_network:
+                scores = segmenter.batch_probabilities(pixels[None], options.tta)
+                probabilities = scores[0].cpu()
+            put_whole(segmenter, outputs, pixels, probabilities, "quantized" in kinds)
     return ImageResult(header, tiled, outputs, time.perf_counter() - started)

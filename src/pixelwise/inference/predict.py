@@ -187,10 +187,11 @@ def predict_images(
     writer = PredictionWriter(segmenter, setup.out, options, setup.settings, setup.read)
     progress = RunProgress(run, options)
     try:
-        _predict_whole(writer, progress, [plan for plan in run.todo if not plan.tiled])
-        for plan in run.todo:
-            if plan.tiled:
-                _predict_tiled(writer, progress, plan)
+        with segmenter.own_threads():
+            _predict_whole(writer, progress, [plan for plan in run.todo if not plan.tiled])
+            for plan in run.todo:
+                if plan.tiled:
+                    _predict_tiled(writer, progress, plan)
     finally:
         report = progress.finish(listed.files, setup.out)
     return report

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 import torch
@@ -20,6 +23,7 @@ from pixelwise.errors import PixelwiseError
 from pixelwise.export.runtime import GraphRunner
 from pixelwise.inference.backends import Backend, eager_backend, load_runnable
 from pixelwise.inference.memory import activation_bytes_per_pixel, whole_image_bytes
+from pixelwise.inference.threads import torch_threads
 from pixelwise.inference.tiling import TileOptions, predict_tiled
 from pixelwise.inference.tta import TTA, tta_probabilities
 from pixelwise.metrics.inputs import predicted_labels
@@ -31,6 +35,21 @@ if TYPE_CHECKING:
 
 ImageLike = str | Path | Image.Image | np.ndarray
 logger = logging.getLogger(__name__)
+Params = ParamSpec("Params")
+Result = TypeVar("Result")
+
+
+def _in_own_threads(
+    method: Callable[Concatenate[Segmenter, Params], Result],
+) -> Callable[Concatenate[Segmenter, Params], Result]:
+    """A Segmenter ``method`` that runs inside :meth:`Segmenter.own_threads`."""
+
+    @functools.wraps(method)
+    def run(self: Segmenter, *args: Params.args, **kwargs: Params.kwargs) -> Result:
+        with self.own_threads():
+            return method(self, *args, **kwargs)
+
+    return run
 
 
 def label_dtype(num_classes: int) -> np.dtype:
@@ -132,6 +151,22 @@ class Segmenter:
             image = np.asarray(image.convert("RGB" if channels == 3 else "L"))
         return as_channels(np.asarray(image), channels)
 
+    @property
+    def torch_threads(self) -> int | None:
+        """PyTorch's threads while this Segmenter works: 1 when a graph runtime (ONNX
+        Runtime, OpenVINO) runs the network, so that PyTorch's share of the work does not
+        compete with the runtime's threads (see :mod:`pixelwise.inference.threads`);
+        None (unchanged) otherwise."""
+        return 1 if isinstance(self.backend, GraphRunner) else None
+
+    @contextmanager
+    def own_threads(self) -> Iterator[None]:
+        """Inside, PyTorch runs on :attr:`torch_threads`. The Segmenter's own methods
+        enter it; loops that do PyTorch work of their own between its calls (writing
+        outputs, updating metrics) enter it around the loop."""
+        with torch_threads(self.torch_threads):
+            yield
+
     def _network(self, what: str) -> Backend:
         if self.backend is None:
             raise PixelwiseError(f"{what} needs a network; this model is a classical method")
@@ -159,6 +194,7 @@ class Segmenter:
         normalise = self.card.normalization.to_tensor
         return torch.stack([normalise(rescale_image(image, scale)) for image in pixels])
 
+    @_in_own_threads
     @torch.inference_mode()
     def logits(self, image: ImageLike) -> torch.Tensor:
         """Raw class scores ``(num_classes, H, W)`` float32 on the model's device.
@@ -175,6 +211,7 @@ class Segmenter:
             )
         return scores[0]
 
+    @_in_own_threads
     @torch.inference_mode()
     def batch_probabilities(self, pixels: np.ndarray, tta: TTA | None = None) -> torch.Tensor:
         """Class probabilities ``(N, K, H, W)`` float32 for ``(N, H, W, C)`` uint8 images of
@@ -183,6 +220,7 @@ class Segmenter:
         x = self._model_input(pixels)
         return tta_probabilities(self.forward_batch, x, pixels.shape[1:3], tta)
 
+    @_in_own_threads
     @torch.inference_mode()
     def probabilities(
         self, image: ImageLike, tta: TTA | None = None, tiling: TileOptions | None = None
@@ -209,6 +247,7 @@ class Segmenter:
         )
         return result
 
+    @_in_own_threads
     def labels(
         self, image: ImageLike, tta: TTA | None = None, tiling: TileOptions | None = None
     ) -> torch.Tensor:

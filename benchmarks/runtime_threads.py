@@ -1,0 +1,93 @@
+"""PyTorch's threads around a graph runtime: one thread (the Segmenter's choice) or all.
+
+    python benchmarks/runtime_threads.py [--models lraspp,deeplabv3-mobilenet] [--size 512]
+        [--threads 2] [--rounds 6] [--out FILE]
+
+For each model (seeded random weights, 21 classes, as in ``backends.py``), three
+Segmenters predict the same seeded random S×S image: eager PyTorch; ONNX Runtime with
+PyTorch's share of the work (normalisation, argmax) on one thread, as
+:attr:`Segmenter.torch_threads` sets it; and ONNX Runtime with PyTorch left on all its
+threads. Each round gives each a block of back-to-back calls (one untimed, then
+``BLOCK`` timed), in alternating order; a row shows the median over rounds of each
+block's median, and the ratio to eager within a round. Prints a table and writes JSON
+(atomically).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from backends import MODELS, save_random_model
+from results import save_results
+
+from pixelwise.inference.benchmark import segmenter_on, time_segmenters
+from pixelwise.inference.segmenter import Segmenter
+
+DEFAULT_OUT = Path(__file__).parent / "results" / "runtime-threads.json"
+
+
+class AllTorchThreads(Segmenter):
+    """A Segmenter that leaves PyTorch on all its threads around a graph runtime."""
+
+    torch_threads = None
+
+
+def segmenters(model: Path, threads: int) -> dict[str, Segmenter]:
+    """Eager, ONNX Runtime as the Segmenter runs it, and ONNX Runtime with all threads."""
+    one_thread = segmenter_on(model, "onnxruntime", threads)
+    runner = segmenter_on(model, "onnxruntime", threads).backend
+    return {
+        "torch": segmenter_on(model, "torch", threads),
+        "onnxruntime, torch on 1 thread": one_thread,
+        f"onnxruntime, torch on {threads} threads": AllTorchThreads(runner, one_thread.card, "cpu"),
+    }
+
+
+def measure(model: Path, size: int, threads: int, rounds: int) -> list[dict]:
+    """One row per Segmenter: median ms and median ratio to eager."""
+    image = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
+    times = time_segmenters(segmenters(model, threads), image, rounds)
+    eager = times["torch"]
+    return [
+        {
+            "segmenter": name,
+            "median_ms": 1000 * statistics.median(seconds),
+            "ratio_to_eager": statistics.median(s / e for s, e in zip(seconds, eager, strict=True)),
+        }
+        for name, seconds in times.items()
+    ]
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="lraspp,deeplabv3-mobilenet", help="of backends.py")
+    parser.add_argument("--size", type=int, default=512, help="image side (default 512)")
+    parser.add_argument("--threads", type=int, default=2, help="threads (default 2)")
+    parser.add_argument("--rounds", type=int, default=6, help="rounds (default 6)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output file")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    results: dict[str, list[dict]] = {}
+    payload = {"size": args.size, "rounds": args.rounds, "models": results}
+    with tempfile.TemporaryDirectory() as folder:
+        for name in args.models.split(","):
+            model = save_random_model(Path(folder) / name, MODELS[name])
+            results[name] = measure(model, args.size, args.threads, args.rounds)
+            print(f"\n{name} at {args.size}x{args.size}, {args.threads} threads")
+            for row in results[name]:
+                ms, ratio = row["median_ms"], row["ratio_to_eager"]
+                print(f"  {row['segmenter']:34s} {ms:7.1f} ms  {ratio:.2f}x")
+            save_results(args.out, payload)
+
+
+if __name__ == "__main__":
+    main()
