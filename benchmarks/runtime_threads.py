@@ -9,14 +9,14 @@ PyTorch's share of the work (normalisation, argmax) on one thread, as
 :attr:`Segmenter.torch_threads` sets it; and ONNX Runtime with PyTorch left on all its
 threads. Each round gives each a block of back-to-back calls (one untimed, then
 ``BLOCK`` timed), in alternating order; a row shows the median over rounds of each
-block's median, and the ratio to eager within a round. Prints a table and writes JSON
-(atomically).
+block's median, the ratio to eager within a round, and each one's logits checked against
+eager's (:func:`pixelwise.inference.benchmark.compare_backends`). Prints a table and
+writes JSON (atomically).
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 from pathlib import Path
 
@@ -25,7 +25,12 @@ import torch
 from backends import MODELS, save_random_model
 from results import save_results
 
-from pixelwise.inference.benchmark import segmenter_on, time_segmenters
+from pixelwise.inference.benchmark import (
+    BackendTiming,
+    compare_backends,
+    segmenter_on,
+    timing_table,
+)
 from pixelwise.inference.segmenter import Segmenter
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "runtime-threads.json"
@@ -48,19 +53,10 @@ def segmenters(model: Path, threads: int) -> dict[str, Segmenter]:
     }
 
 
-def measure(model: Path, size: int, threads: int, rounds: int) -> list[dict]:
-    """One row per Segmenter: median ms and median ratio to eager."""
+def measure(model: Path, size: int, threads: int, rounds: int) -> list[BackendTiming]:
+    """One row per Segmenter: median ms, ratio to eager, parity with eager."""
     image = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
-    times = time_segmenters(segmenters(model, threads), image, rounds)
-    eager = times["torch"]
-    return [
-        {
-            "segmenter": name,
-            "median_ms": 1000 * statistics.median(seconds),
-            "ratio_to_eager": statistics.median(s / e for s, e in zip(seconds, eager, strict=True)),
-        }
-        for name, seconds in times.items()
-    ]
+    return compare_backends(segmenters(model, threads), image, rounds)
 
 
 def parse_args() -> argparse.Namespace:
@@ -81,11 +77,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for name in args.models.split(","):
             model = save_random_model(Path(folder) / name, MODELS[name])
-            results[name] = measure(model, args.size, args.threads, args.rounds)
+            rows = measure(model, args.size, args.threads, args.rounds)
             print(f"\n{name} at {args.size}x{args.size}, {args.threads} threads")
-            for row in results[name]:
-                ms, ratio = row["median_ms"], row["ratio_to_eager"]
-                print(f"  {row['segmenter']:34s} {ms:7.1f} ms  {ratio:.2f}x")
+            print(timing_table(rows))
+            results[name] = [row.to_dict() for row in rows]
             save_results(args.out, payload)
 
 

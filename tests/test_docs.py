@@ -40,6 +40,7 @@ from pixelwise.data.augment import build_augmentation
 from pixelwise.data.registry import list_datasets
 from pixelwise.errors import PixelwiseError
 from pixelwise.flags import run_overrides
+from pixelwise.inference.threads import torch_threads
 from pixelwise.losses import parse_loss_spec
 from pixelwise.models import build_model
 
@@ -224,10 +225,8 @@ def test_commands_parse(block: Block) -> None:
 @pytest.fixture
 def one_thread() -> Iterator[None]:
     """One torch thread while examples run: tiny models, on shared CPUs, run far faster."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 def _run_pages() -> list[Path]:

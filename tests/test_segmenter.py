@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from pixelwise.data.transforms import Normalization
 from pixelwise.errors import PixelwiseError
 from pixelwise.export.capture import InputShape
 from pixelwise.export.runtime import GraphRunner
+from pixelwise.inference.threads import torch_threads
 from pixelwise.models.saving import ModelCard, save_model
 
 
@@ -110,11 +112,9 @@ class _RecordingRunner(GraphRunner):
 
 
 @pytest.fixture
-def two_torch_threads():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(previous)
+def two_torch_threads() -> Iterator[None]:
+    with torch_threads(2):
+        yield
 
 
 @pytest.mark.usefixtures("two_torch_threads")

@@ -6,7 +6,7 @@ argmax around the graph. Each pool's idle workers keep spinning for a while afte
 last task, waiting for the next one: PyTorch's spinning workers slow the graph that
 runs next, and the runtime's slow PyTorch's post-processing. With PyTorch on one thread
 around a graph runtime, its work runs on the calling thread and no worker of it spins.
-``benchmarks/backends.py`` measures the effect.
+``benchmarks/runtime_threads.py`` measures the effect.
 """
 
 from __future__ import annotations
