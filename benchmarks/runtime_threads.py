@@ -25,6 +25,7 @@ import torch
 from backends import MODELS, save_random_model
 from results import save_results
 
+from pixelwise.allocator import keep_freed_memory
 from pixelwise.inference.benchmark import (
     BackendTiming,
     compare_backends,
@@ -71,6 +72,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    keep_freed_memory()  # as the pixelwise command does
     torch.set_num_threads(args.threads)
     results: dict[str, list[dict]] = {}
     payload = {"size": args.size, "rounds": args.rounds, "models": results}

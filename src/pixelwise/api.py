@@ -201,12 +201,14 @@ def bench(
     backends: Sequence[str] | None = None,
     exported: Sequence[str | Path] = (),
     image: np.ndarray | None = None,
+    others: dict[str, Segmenter] | None = None,
 ) -> list[BackendTiming]:
     """Time a saved model on each backend (default: every installed one) side by side.
 
-    ``exported`` folders join the comparison on their own backends. The input is
-    ``image`` or a seeded random ``size`` image; ``threads`` sets PyTorch's, ONNX
-    Runtime's and OpenVINO's thread counts.
+    ``exported`` folders join the comparison on their own backends, and ``others`` (a
+    row name -> a Segmenter, such as another library's twin of the model) as they are.
+    The input is ``image`` or a seeded random ``size`` image; ``threads`` sets PyTorch's,
+    ONNX Runtime's and OpenVINO's thread counts.
     """
     if threads is not None:
         torch.set_num_threads(threads)
@@ -215,6 +217,7 @@ def bench(
     for folder in exported:
         runner, card = load_runnable(folder, threads=threads)
         segmenters[f"{runner.name} [{Path(folder).name}]"] = Segmenter(runner, card, "cpu")
+    segmenters |= others or {}
     if image is None:
         channels = segmenters[REFERENCE].info.channels
         image = np.random.default_rng(0).integers(0, 256, (*size, channels), dtype=np.uint8)

@@ -14,6 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from pixelwise.allocator import keep_freed_memory
 from pixelwise.errors import PixelwiseError
 from pixelwise.flags import add_run_flags, run_overrides
 
@@ -942,6 +943,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     _quiet_libraries()
+    keep_freed_memory()
     try:
         return args.handler(args)
     except PixelwiseError as err:

@@ -84,8 +84,8 @@ def _runner(folder: Path, record: ExportRecord, backend: str, threads: int | Non
     first = folder / GRAPH_FILES[record.format][0]
     if backend == "onnxruntime":
         return OnnxRuntimeRunner(first, record.shape, threads)
-    if backend == "openvino":
-        return OpenVinoRunner(first, record.shape, threads)
+    if backend.startswith("openvino"):
+        return OpenVinoRunner(first, record.shape, threads, bf16=backend == "openvino-bf16")
     return TorchScriptRunner(first, record.shape)
 
 

@@ -25,9 +25,9 @@ GRAPH_FILES = {
 }
 # the backends that run each format, its default first
 FORMAT_BACKENDS = {
-    "onnx": ("onnxruntime", "openvino"),
+    "onnx": ("onnxruntime", "openvino", "openvino-bf16"),
     "torchscript": ("torch",),
-    "openvino": ("openvino",),
+    "openvino": ("openvino", "openvino-bf16"),
 }
 
 

@@ -6,13 +6,19 @@ post-processing stay in the Segmenter, shared by every backend.
 
 - ``torch``: the model in eager PyTorch;
 - ``torch-channels-last``: the same with weights and inputs in channels-last layout;
+- ``torch-bf16``: channels-last, computing in bfloat16 under ``torch.autocast``;
 - ``torch-compile``: the model compiled by ``torch.compile`` (the first call compiles);
 - ``onnxruntime``, ``openvino``: the model exported to ONNX (in memory) and run by that
-  runtime (``pip install "pixelwise[onnx]"``, ``"pixelwise[openvino]"``).
+  runtime (``pip install "pixelwise[onnx]"``, ``"pixelwise[openvino]"``);
+- ``openvino-bf16``: OpenVINO computing in bfloat16.
+
+The bfloat16 backends (:data:`BF16_BACKENDS`) run only on CPUs with bfloat16
+instructions (:mod:`pixelwise.export.bfloat16`); their logits differ from eager's by
+bfloat16's rounding, not float32's, so they are not held to the parity tolerances.
 
 An exported folder (:mod:`pixelwise.export`) runs on the backends its format allows:
-ONNX on ``onnxruntime`` or ``openvino``, TorchScript on ``torch``, OpenVINO IR on
-``openvino``.
+ONNX on ``onnxruntime``, ``openvino`` or ``openvino-bf16``, TorchScript on ``torch``,
+OpenVINO IR on ``openvino`` or ``openvino-bf16``.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import torch
 from torch import nn
 
 from pixelwise.errors import PixelwiseError
+from pixelwise.export.bfloat16 import cpu_has_bf16, require_bf16
 from pixelwise.export.capture import InputShape, capture
 from pixelwise.export.extras import installed, require
 from pixelwise.export.folder import open_exported
@@ -36,11 +43,21 @@ from pixelwise.models.saving import Card, load_model, read_any_card, resolve_mod
 if TYPE_CHECKING:
     from pixelwise.classical import ClassicalMethod
 
-BACKENDS = ("torch", "torch-channels-last", "torch-compile", "onnxruntime", "openvino")
+BACKENDS = (
+    "torch",
+    "torch-channels-last",
+    "torch-bf16",
+    "torch-compile",
+    "onnxruntime",
+    "openvino",
+    "openvino-bf16",
+)
+BF16_BACKENDS = ("torch-bf16", "openvino-bf16")
 # the optional packages each backend needs, for a model that is exported on the fly
 REQUIREMENTS = {
     "onnxruntime": ("onnxscript", "onnxruntime"),
     "openvino": ("onnxscript", "openvino"),
+    "openvino-bf16": ("onnxscript", "openvino"),
 }
 
 
@@ -60,29 +77,38 @@ def check_backend(name: str) -> str:
 
 
 def installed_backends() -> list[str]:
-    """The backends whose optional packages are installed, in :data:`BACKENDS` order."""
+    """The backends that run here, in :data:`BACKENDS` order: their optional packages are
+    installed and, for the bfloat16 ones, the CPU has bfloat16 instructions."""
     return [
-        name for name in BACKENDS if all(installed(module) for module in REQUIREMENTS.get(name, ()))
+        name
+        for name in BACKENDS
+        if all(installed(module) for module in REQUIREMENTS.get(name, ()))
+        and (name not in BF16_BACKENDS or cpu_has_bf16())
     ]
 
 
 class TorchBackend:
-    """An ``nn.Module`` run by PyTorch: eager, channels-last, or ``torch.compile``'d.
+    """An ``nn.Module`` run by PyTorch: eager, channels-last, bfloat16 (channels-last
+    under ``torch.autocast``) or ``torch.compile``'d.
 
     Channels-last converts the model's weights in place (their values stay the same).
     """
 
     def __init__(self, model: nn.Module, name: str = "torch") -> None:
         self.name = name
+        self.bf16 = name == "torch-bf16"
+        if self.bf16 and next(model.parameters()).device.type == "cpu":
+            require_bf16(name)
         self.memory_format = torch.contiguous_format
-        if name == "torch-channels-last":
+        if name in ("torch-channels-last", "torch-bf16"):
             self.memory_format = torch.channels_last
             model = model.to(memory_format=torch.channels_last)
         self.run = torch.compile(model) if name == "torch-compile" else model
 
     @torch.inference_mode()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.run(x.contiguous(memory_format=self.memory_format))
+        with torch.autocast(x.device.type, torch.bfloat16, enabled=self.bf16):
+            logits = self.run(x.contiguous(memory_format=self.memory_format))
         return logits.float().contiguous()
 
 
@@ -104,15 +130,18 @@ def eager_backend(
 def export_runner(
     name: str, model: nn.Module, channels: int, threads: int | None = None
 ) -> GraphRunner:
-    """``model`` exported to ONNX in memory and loaded in runtime ``name`` (``onnxruntime``
-    or ``openvino``) with at most ``threads`` threads (None: the runtime's default)."""
+    """``model`` exported to ONNX in memory and loaded in runtime ``name`` (``onnxruntime``,
+    ``openvino`` or ``openvino-bf16``) with at most ``threads`` threads (None: the
+    runtime's default)."""
     for module in REQUIREMENTS[name]:
         require(module, f"the {name} backend")
+    if name in BF16_BACKENDS:
+        require_bf16(name)  # before the export's seconds, not after
     shape = InputShape.of(model, channels)
     onnx = to_onnx(capture(model, shape))
     if name == "onnxruntime":
         return OnnxRuntimeRunner(onnx, shape, threads)
-    return OpenVinoRunner(read_onnx(onnx), shape, threads)
+    return OpenVinoRunner(read_onnx(onnx), shape, threads, bf16=name == "openvino-bf16")
 
 
 def load_runnable(
