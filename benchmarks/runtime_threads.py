@@ -1,17 +1,18 @@
 """PyTorch's threads around a graph runtime: one thread (the Segmenter's choice) or all.
 
     python benchmarks/runtime_threads.py [--models lraspp,deeplabv3-mobilenet] [--size 512]
-        [--threads 2] [--rounds 6] [--out FILE]
+        [--threads 2] [--rounds 6] [--runtime onnxruntime] [--out FILE]
 
 For each model (seeded random weights, 21 classes, as in ``backends.py``), three
-Segmenters predict the same seeded random S×S image: eager PyTorch; ONNX Runtime with
-PyTorch's share of the work (normalisation, argmax) on one thread, as
-:attr:`Segmenter.torch_threads` sets it; and ONNX Runtime with PyTorch left on all its
-threads. Each round gives each a block of back-to-back calls (one untimed, then
-``BLOCK`` timed), in alternating order; a row shows the median over rounds of each
-block's median, the ratio to eager within a round, and each one's logits checked against
-eager's (:func:`pixelwise.inference.benchmark.compare_backends`). Prints a table and
-writes JSON (atomically).
+Segmenters predict the same seeded random S×S image: eager PyTorch; the graph runtime
+(``--runtime``: onnxruntime, openvino or openvino-bf16) with PyTorch's share of the work
+(normalisation, argmax) on one thread, as :attr:`Segmenter.torch_threads` sets it; and
+the same runtime with PyTorch left on all its threads. Each round gives each a block of
+back-to-back calls (one untimed, then ``BLOCK`` timed), in alternating order; a row shows
+the median over rounds of each block's median, the ratio to eager within a round, and
+each one's logits checked against eager's
+(:func:`pixelwise.inference.benchmark.compare_backends`). Prints a table and writes JSON
+(atomically).
 """
 
 from __future__ import annotations
@@ -43,21 +44,21 @@ class AllTorchThreads(Segmenter):
     torch_threads = None
 
 
-def segmenters(model: Path, threads: int) -> dict[str, Segmenter]:
-    """Eager, ONNX Runtime as the Segmenter runs it, and ONNX Runtime with all threads."""
-    one_thread = segmenter_on(model, "onnxruntime", threads)
-    runner = segmenter_on(model, "onnxruntime", threads).backend
+def segmenters(model: Path, threads: int, runtime: str) -> dict[str, Segmenter]:
+    """Eager, ``runtime`` as the Segmenter runs it, and ``runtime`` with all threads."""
+    one_thread = segmenter_on(model, runtime, threads)
+    runner = segmenter_on(model, runtime, threads).backend
     return {
         "torch": segmenter_on(model, "torch", threads),
-        "onnxruntime, torch on 1 thread": one_thread,
-        f"onnxruntime, torch on {threads} threads": AllTorchThreads(runner, one_thread.card, "cpu"),
+        f"{runtime}, torch on 1 thread": one_thread,
+        f"{runtime}, torch on {threads} threads": AllTorchThreads(runner, one_thread.card, "cpu"),
     }
 
 
-def measure(model: Path, size: int, threads: int, rounds: int) -> list[BackendTiming]:
+def measure(model: Path, size: int, threads: int, rounds: int, runtime: str) -> list[BackendTiming]:
     """One row per Segmenter: median ms, ratio to eager, parity with eager."""
     image = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
-    return compare_backends(segmenters(model, threads), image, rounds)
+    return compare_backends(segmenters(model, threads, runtime), image, rounds)
 
 
 def parse_args() -> argparse.Namespace:
@@ -66,6 +67,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--size", type=int, default=512, help="image side (default 512)")
     parser.add_argument("--threads", type=int, default=2, help="threads (default 2)")
     parser.add_argument("--rounds", type=int, default=6, help="rounds (default 6)")
+    parser.add_argument(
+        "--runtime",
+        default="onnxruntime",
+        choices=("onnxruntime", "openvino", "openvino-bf16"),
+        help="graph runtime (default onnxruntime)",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output file")
     return parser.parse_args()
 
@@ -75,11 +82,16 @@ def main() -> None:
     keep_freed_memory()  # as the pixelwise command does
     torch.set_num_threads(args.threads)
     results: dict[str, list[dict]] = {}
-    payload = {"size": args.size, "rounds": args.rounds, "models": results}
+    payload = {
+        "size": args.size,
+        "rounds": args.rounds,
+        "runtime": args.runtime,
+        "models": results,
+    }
     with tempfile.TemporaryDirectory() as folder:
         for name in args.models.split(","):
             model = save_random_model(Path(folder) / name, MODELS[name])
-            rows = measure(model, args.size, args.threads, args.rounds)
+            rows = measure(model, args.size, args.threads, args.rounds, args.runtime)
             print(f"\n{name} at {args.size}x{args.size}, {args.threads} threads")
             print(timing_table(rows))
             results[name] = [row.to_dict() for row in rows]
