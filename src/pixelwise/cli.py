@@ -501,9 +501,7 @@ def _add_serve_parser(commands: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free)")
-    serve.add_argument(
-        "--backend", help="how networks run, passed to the model loader (default: its own)"
-    )
+    _backend_flag(serve)
     limits = serve.add_argument_group("limits")
     limits.add_argument(
         "--max-upload-mb", type=float, default=defaults.DEFAULT_MAX_UPLOAD_MB, metavar="MB",

@@ -122,7 +122,7 @@ def open_exported(
     name = backend or record.backends[0]
     if name not in record.backends:
         raise PixelwiseError(
-            f"'{folder}' holds a {record.format} graph, which runs on: "
+            f"'{folder}' holds a graph in {record.format} format, which runs on: "
             f"{', '.join(record.backends)}; got backend {name!r}"
         )
     for file, stamp in record.files.items():
