@@ -10,8 +10,9 @@ OpenVINO keep pools of their own.
 :func:`keep_freed_memory` sets glibc's thresholds (``mallopt``) so that blocks up to
 :data:`MMAP_THRESHOLD` come from the heap and the heap is trimmed only above
 :data:`TRIM_THRESHOLD` of free memory: the process then holds on to its peak. The
-``pixelwise`` command calls it once; it changes the whole process, so the library does
-not call it for you. Elsewhere than glibc it does nothing.
+``pixelwise`` command calls it once, and so do the Ray actors of ``predict --engine
+ray`` (processes of their own); it changes the whole process, so the library does not
+call it in yours. Elsewhere than glibc it does nothing.
 """
 
 from __future__ import annotations

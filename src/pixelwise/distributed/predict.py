@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from pixelwise.allocator import keep_freed_memory
 from pixelwise.data.reader import ReadOptions
 from pixelwise.distributed.cluster import (
     RayPredictOptions,
@@ -138,6 +139,7 @@ class _Predictor:
         setup: RunSetup,
         options: PredictOptions,
     ) -> None:
+        keep_freed_memory()  # the actor's process serves this prediction only, as the command's
         segmenter = Segmenter.load(model_path, backend=backend)
         self.writer = PredictionWriter(segmenter, setup.out, options, setup.settings, setup.read)
 
