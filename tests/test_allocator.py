@@ -61,3 +61,10 @@ def test_the_command_keeps_freed_memory(monkeypatch: pytest.MonkeyPatch, capsys)
     assert main(["models"]) == 0
     assert calls == [True]
     capsys.readouterr()
+
+
+def test_elsewhere_than_linux_it_does_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pixelwise import allocator
+
+    monkeypatch.setattr(allocator.sys, "platform", "darwin")
+    assert allocator.keep_freed_memory.__wrapped__() is False

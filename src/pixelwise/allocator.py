@@ -18,7 +18,7 @@ call it in yours. Elsewhere than glibc it does nothing.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import sys
 from functools import cache
 
 # glibc's mallopt parameters (malloc.h)
@@ -31,10 +31,9 @@ TRIM_THRESHOLD = (1 << 31) - 1  # mallopt takes an int
 def keep_freed_memory() -> bool:
     """Set glibc's allocation thresholds for this process; whether they were set (False
     when the C library is not glibc or refuses them)."""
-    name = ctypes.util.find_library("c")
-    if name is None:
+    if not sys.platform.startswith("linux"):
         return False
-    libc = ctypes.CDLL(name)
+    libc = ctypes.CDLL(None)  # the process's own symbols, the C library's among them
     if not hasattr(libc, "gnu_get_libc_version") or not hasattr(libc, "mallopt"):
         return False
     mapped = libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
