@@ -17,8 +17,9 @@ from pixelwise.config import DataSection
 from pixelwise.data.synthetic import SyntheticShapes
 from pixelwise.data.transforms import rescale_image
 from pixelwise.errors import PixelwiseError
-from pixelwise.inference.benchmark import timing_table
+from pixelwise.inference.benchmark import BackendTiming, timing_table
 from pixelwise.inference.calibration import calibration_inputs
+from pixelwise.inference.parity import Parity
 from pixelwise.models.saving import load_model
 
 onnx = pytest.importorskip("onnx", reason="onnx not installed (pip install 'pixelwise[onnx]')")
@@ -158,6 +159,19 @@ def test_bench_compares_backends_with_eager(tiny_saved_model: Path, tmp_path: Pa
     header = ("backend", "median ms", "ratio to eager", "max abs diff", "argmax agreement")
     assert all(column in table[0] for column in header)
     assert len(table) == 2 + len(rows) and table[2].startswith("torch ")
+
+
+def test_bench_table_marks_rows_outside_the_float_tolerances() -> None:
+    close, loose = Parity(1e-7, 1.0, True), Parity(0.07, 0.997, False)
+    rows = [
+        BackendTiming("torch", 30.0, 1.0, close),
+        BackendTiming("openvino-bf16", 15.0, 0.5, loose),
+    ]
+    table = timing_table(rows).splitlines()
+    assert table[2].endswith("100.000%") and table[3].endswith("99.700% *")
+    assert table[4].startswith("* outside the float parity tolerances (rtol 0.001")
+    assert "bfloat16" in table[5] and len(table) == 6
+    assert len(timing_table(rows[:1]).splitlines()) == 3  # no footnote when all are close
 
 
 def test_opset_is_the_one_asked_for(tiny_saved_model: Path, tmp_path: Path, capsys) -> None:

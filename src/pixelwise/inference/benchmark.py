@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from pixelwise.inference.backends import export_runner
-from pixelwise.inference.parity import Parity, compare_logits
+from pixelwise.inference.parity import ATOL, MIN_AGREEMENT, RTOL, Parity, compare_logits
 from pixelwise.inference.segmenter import Segmenter
 from pixelwise.models.saving import load_model
 
@@ -99,8 +99,16 @@ def compare_backends(
     return rows
 
 
+OUTSIDE_TOLERANCE = (
+    f"* outside the float parity tolerances (rtol {RTOL:g}, atol {ATOL:g}, argmax agreement "
+    f"{100 * MIN_AGREEMENT:g}%):\n  expected of the bfloat16 backends and of INT8 graphs, "
+    "a fault in any other"
+)
+
+
 def timing_table(rows: list[BackendTiming]) -> str:
-    """A plain-text table: backend | median ms | ratio to eager | max abs diff | agreement."""
+    """A plain-text table: backend | median ms | ratio to eager | max abs diff | agreement,
+    a ``*`` on rows outside the float parity tolerances and a footnote saying so."""
     header = ("backend", "median ms", "ratio to eager", "max abs diff", "argmax agreement")
     lines = [
         (
@@ -108,7 +116,7 @@ def timing_table(rows: list[BackendTiming]) -> str:
             f"{row.median_ms:.1f}",
             f"{row.ratio:.2f}x",
             f"{row.parity.max_abs_diff:.1e}",
-            f"{100 * row.parity.agreement:.3f}%",
+            f"{100 * row.parity.agreement:.3f}%" + ("" if row.parity.close else " *"),
         )
         for row in rows
     ]
@@ -119,4 +127,5 @@ def timing_table(rows: list[BackendTiming]) -> str:
         first = cells[0].ljust(widths[0])
         return "  ".join([first, *(c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True))])
 
-    return "\n".join([render(header), rule, *map(render, lines)])
+    notes = [] if all(row.parity.close for row in rows) else [OUTSIDE_TOLERANCE]
+    return "\n".join([render(header), rule, *map(render, lines), *notes])
