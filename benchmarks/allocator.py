@@ -20,7 +20,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +29,7 @@ from results import save_results
 
 from pixelwise.allocator import keep_freed_memory
 from pixelwise.inference.backends import installed_backends
-from pixelwise.inference.benchmark import segmenter_on
+from pixelwise.inference.benchmark import block_seconds, segmenter_on
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "allocator.json"
 MODES = ("default", "kept")
@@ -46,13 +45,7 @@ def child(model: Path, backends: list[str], size: int, threads: int, kept: bool)
     medians = {}
     for backend in backends:
         segmenter = segmenter_on(model, backend, threads)
-        segmenter.predict(image)
-        times = []
-        for _ in range(BLOCK):
-            started = time.perf_counter()
-            segmenter.predict(image)
-            times.append(time.perf_counter() - started)
-        medians[backend] = 1000 * statistics.median(times)
+        medians[backend] = 1000 * block_seconds(segmenter, image, BLOCK)
     print(json.dumps(medians))
 
 

@@ -40,7 +40,7 @@ from pixelwise.inference.backends import installed_backends
 from pixelwise.inference.benchmark import timing_table
 from pixelwise.inference.segmenter import Segmenter
 from pixelwise.models import build_model
-from pixelwise.models.saving import ModelCard, load_model, save_model
+from pixelwise.models.saving import ModelCard, read_card, save_model
 
 NUM_CLASSES = 21
 DEFAULT_OUT = Path(__file__).parent / "results" / "backends.json"
@@ -139,7 +139,7 @@ def main() -> None:
             exported = [args.camvid_int8] if name == "camvid-cpu" and args.camvid_int8 else []
             others = {}
             if name in twins:
-                others["torchvision"] = Segmenter(twins[name][1], load_model(path)[1], "cpu")
+                others["torchvision"] = Segmenter(twins[name][1], read_card(path), "cpu")
             rows = bench(path, size, args.threads, args.repeats, exported=exported, others=others)
             print(f"\n{name} at {args.size}x{args.size}, {args.threads} threads")
             print(timing_table(rows))

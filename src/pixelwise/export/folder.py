@@ -18,6 +18,7 @@ import torch
 
 from pixelwise.errors import PixelwiseError
 from pixelwise.export.onnx import OnnxRuntimeRunner
+from pixelwise.export.openvino import PRECISIONS as OPENVINO_PRECISIONS
 from pixelwise.export.openvino import OpenVinoRunner
 from pixelwise.export.record import GRAPH_FILES, ExportRecord, FileStamp
 from pixelwise.export.runtime import GraphRunner
@@ -84,8 +85,8 @@ def _runner(folder: Path, record: ExportRecord, backend: str, threads: int | Non
     first = folder / GRAPH_FILES[record.format][0]
     if backend == "onnxruntime":
         return OnnxRuntimeRunner(first, record.shape, threads)
-    if backend.startswith("openvino"):
-        return OpenVinoRunner(first, record.shape, threads, bf16=backend == "openvino-bf16")
+    if backend in OPENVINO_PRECISIONS:
+        return OpenVinoRunner(first, record.shape, threads, backend)
     return TorchScriptRunner(first, record.shape)
 
 

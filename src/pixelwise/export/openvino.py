@@ -36,11 +36,15 @@ def write_ir(model: Any, xml: Path) -> None:
     ov.save_model(model, str(xml), compress_to_fp16=False)
 
 
+# the OpenVINO backends and the inference precision each asks the CPU plugin for
+PRECISIONS = {"openvino": "f32", "openvino-bf16": "bf16"}
+
+
 class OpenVinoRunner(GraphRunner):
     """An OpenVINO model (IR or ONNX file, or an ``openvino.Model``) compiled for the CPU.
 
-    ``threads`` sets its inference threads (None: OpenVINO's default); ``bf16`` computes
-    in bfloat16 (backend ``openvino-bf16``) instead of float32 (``openvino``).
+    ``threads`` sets its inference threads (None: OpenVINO's default); ``backend`` (one
+    of :data:`PRECISIONS`) the precision it computes in.
     """
 
     def __init__(
@@ -48,15 +52,16 @@ class OpenVinoRunner(GraphRunner):
         model: Path | Any,
         shape: InputShape,
         threads: int | None = None,
-        bf16: bool = False,
+        backend: str = "openvino",
     ):
         super().__init__(shape)
-        self.name = "openvino-bf16" if bf16 else "openvino"
-        ov = require("openvino", f"the {self.name} backend")
-        if bf16:
-            require_bf16(self.name)
+        self.name = backend
+        ov = require("openvino", f"the {backend} backend")
+        precision = PRECISIONS[backend]
+        if precision == "bf16":
+            require_bf16(backend)
         config: dict[str, Any] = {
-            "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32",
+            "INFERENCE_PRECISION_HINT": precision,
             "PERFORMANCE_HINT": "LATENCY",
         }
         if threads is not None:

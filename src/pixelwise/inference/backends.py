@@ -141,7 +141,7 @@ def export_runner(
     onnx = to_onnx(capture(model, shape))
     if name == "onnxruntime":
         return OnnxRuntimeRunner(onnx, shape, threads)
-    return OpenVinoRunner(read_onnx(onnx), shape, threads, bf16=name == "openvino-bf16")
+    return OpenVinoRunner(read_onnx(onnx), shape, threads, name)
 
 
 def load_runnable(

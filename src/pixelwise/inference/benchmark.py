@@ -58,12 +58,12 @@ def segmenter_on(model_path: str | Path, backend: str, threads: int | None = Non
     return Segmenter(export_runner(backend, model, card.info.channels, threads), card, "cpu")
 
 
-def _block_seconds(segmenter: Segmenter, image: np.ndarray) -> float:
-    """The median seconds of :data:`BLOCK` back-to-back ``predict(image)`` calls, after
-    one untimed call."""
+def block_seconds(segmenter: Segmenter, image: np.ndarray, calls: int = BLOCK) -> float:
+    """The median seconds of ``calls`` back-to-back ``predict(image)`` calls, after one
+    untimed call."""
     segmenter.predict(image)
     times = []
-    for _ in range(BLOCK):
+    for _ in range(calls):
         started = time.perf_counter()
         segmenter.predict(image)
         times.append(time.perf_counter() - started)
@@ -79,7 +79,7 @@ def time_segmenters(
     times: dict[str, list[float]] = {name: [] for name in order}
     for _ in range(repeats):
         for name in order:
-            times[name].append(_block_seconds(segmenters[name], image))
+            times[name].append(block_seconds(segmenters[name], image))
         order.reverse()
     return times
 
