@@ -2,13 +2,17 @@
 
     python benchmarks/backends.py [--size 512] [--threads 2] [--repeats 10]
         [--camvid RUN_OR_MODEL] [--camvid-int8 EXPORTED_DIR] [--models lraspp,unet]
-        [--torchvision] [--out FILE]
+        [--static] [--torchvision] [--out FILE]
 
 Models: ``lraspp`` (MobileNetV3-Large), ``deeplabv3-mobilenet`` (DeepLabV3 over
 MobileNetV3-Large at output stride 16, rates 12/24/36: torchvision's
 ``deeplabv3_mobilenet_v3_large``), ``unet`` (the paper's width, 64 to 1024), each with
 21 classes and seeded random weights, and the ``camvid-cpu`` model when ``--camvid``
 names it (its INT8 export joins its comparison with ``--camvid-int8``).
+
+With ``--static``, each model's ONNX export at the fixed input size (``pixelwise export
+--static-size``) joins its table on every backend that runs ONNX, as the rows
+``BACKEND [NAME-static]``.
 
 With ``--torchvision`` (in a virtualenv that has torchvision), ``lraspp`` and
 ``deeplabv3-mobilenet`` take the seeded random weights of their torchvision twins
@@ -33,7 +37,7 @@ from results import save_results
 from torch import nn
 
 from pixelwise.allocator import keep_freed_memory
-from pixelwise.api import bench
+from pixelwise.api import bench, export_model
 from pixelwise.data.base import DatasetInfo, default_colours
 from pixelwise.data.transforms import Normalization
 from pixelwise.inference.backends import installed_backends
@@ -94,6 +98,11 @@ def torchvision_twin(name: str, folder: Path) -> tuple[Path, nn.Module]:
     return weights, TorchvisionLogits(twin)
 
 
+def static_export(path: Path, out: Path, size: tuple[int, int]) -> Path:
+    """The saved model at ``path`` exported to ONNX in ``out`` for ``size`` images only."""
+    return export_model(path, out, "onnx", static_size=size, progress=False)
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=512, help="image side (default 512)")
@@ -104,6 +113,9 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--camvid", type=Path, help="the camvid-cpu run or model folder")
     parser.add_argument("--camvid-int8", type=Path, help="its INT8 ONNX export, timed beside it")
+    parser.add_argument(
+        "--static", action="store_true", help="time each model's static-size ONNX export too"
+    )
     parser.add_argument(
         "--torchvision", action="store_true", help="time torchvision's twins beside ours"
     )
@@ -137,6 +149,8 @@ def main() -> None:
             paths["camvid-cpu"] = args.camvid
         for name, path in paths.items():
             exported = [args.camvid_int8] if name == "camvid-cpu" and args.camvid_int8 else []
+            if args.static:
+                exported.append(static_export(path, Path(folder) / f"{name}-static", size))
             others = {}
             if name in twins:
                 others["torchvision"] = Segmenter(twins[name][1], read_card(path), "cpu")

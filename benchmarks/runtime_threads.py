@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -55,30 +56,35 @@ def segmenters(model: Path, threads: int, runtime: str) -> dict[str, Segmenter]:
     }
 
 
-def measure(model: Path, size: int, threads: int, rounds: int, runtime: str) -> list[BackendTiming]:
-    """One row per Segmenter: median ms, ratio to eager, parity with eager."""
+Variants = Callable[[Path, int, str], dict[str, Segmenter]]
+
+
+def measure(
+    model: Path, size: int, threads: int, rounds: int, runtime: str, variants: Variants
+) -> list[BackendTiming]:
+    """One row per Segmenter of ``variants``: median ms, ratio to eager, parity with eager."""
     image = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
-    return compare_backends(segmenters(model, threads, runtime), image, rounds)
+    return compare_backends(variants(model, threads, runtime), image, rounds)
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(description: str, default_runtime: str, default_out: Path) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--models", default="lraspp,deeplabv3-mobilenet", help="of backends.py")
     parser.add_argument("--size", type=int, default=512, help="image side (default 512)")
     parser.add_argument("--threads", type=int, default=2, help="threads (default 2)")
     parser.add_argument("--rounds", type=int, default=6, help="rounds (default 6)")
     parser.add_argument(
         "--runtime",
-        default="onnxruntime",
+        default=default_runtime,
         choices=("onnxruntime", "openvino", "openvino-bf16"),
-        help="graph runtime (default onnxruntime)",
+        help=f"graph runtime (default {default_runtime})",
     )
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output file")
+    parser.add_argument("--out", type=Path, default=default_out, help="JSON output file")
     return parser.parse_args()
 
 
-def main() -> None:
-    args = parse_args()
+def run(args: argparse.Namespace, variants: Variants) -> None:
+    """Time ``variants`` of each of ``args.models``; print a table and save JSON after each."""
     keep_freed_memory()  # as the pixelwise command does
     torch.set_num_threads(args.threads)
     results: dict[str, list[dict]] = {}
@@ -91,7 +97,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for name in args.models.split(","):
             model = save_random_model(Path(folder) / name, MODELS[name])
-            rows = measure(model, args.size, args.threads, args.rounds, args.runtime)
+            rows = measure(model, args.size, args.threads, args.rounds, args.runtime, variants)
             print(f"\n{name} at {args.size}x{args.size}, {args.threads} threads")
             print(timing_table(rows))
             results[name] = [row.to_dict() for row in rows]
@@ -99,4 +105,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(parse_args(__doc__.splitlines()[0], "onnxruntime", DEFAULT_OUT), segmenters)

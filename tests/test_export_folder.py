@@ -265,3 +265,22 @@ def test_architecture_needing_a_static_size_says_so(tmp_path: Path) -> None:
         torch.testing.assert_close(segmenter.logits(picture), model(x)[0], rtol=1e-3, atol=1e-5)
     with pytest.raises(PixelwiseError, match="exported for 48×63 inputs"):
         segmenter.predict(image(0, 48, 64))
+
+
+def test_openvino_compiles_a_static_size_export_per_batch_size(saved: Path, tmp_path: Path) -> None:
+    pytest.importorskip(
+        "openvino", reason="openvino not installed (pip install 'pixelwise[openvino]')"
+    )
+    model, card = pixelwise.models.saving.load_model(saved)
+    out = export_model(model, card, tmp_path / "s", "onnx", saved, static_size=(52, 76))
+    static, eager = pixelwise.load(out, "cpu", "openvino"), pixelwise.load(saved, "cpu")
+    pictures = np.stack([image(seed, 52, 76) for seed in (1, 2)])
+    for batch in (pictures, pictures[:1]):
+        expected = eager.batch_probabilities(batch)
+        torch.testing.assert_close(
+            static.batch_probabilities(batch), expected, rtol=1e-3, atol=1e-5
+        )
+    assert np.mean(static.predict(pictures[0]) == eager.predict(pictures[0])) >= 0.999
+    assert sorted(static.backend.requests) == [("logits", 1), ("logits", 2)]
+    with pytest.raises(PixelwiseError, match="exported for 26×38 inputs"):
+        static.predict(image(0, 54, 76))

@@ -3,13 +3,15 @@
 Each architecture (tiny widths, BatchNorm statistics randomised) is captured once and
 written as ONNX (run by ONNX Runtime and by OpenVINO) and TorchScript; each backend's
 logits must equal eager PyTorch's within rtol 1e-3 / atol 1e-5, with the same argmax
-on at least 99.99% of pixels, at two sizes that differ from the traced example's.
+on at least 99.99% of pixels, at two sizes that differ from the traced example's; its
+labels (OpenVINO's from an argmax inside the graph) must be its logits' argmax.
 """
 
 from __future__ import annotations
 
 from functools import cached_property
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -105,3 +107,22 @@ def test_backend_matches_eager_at_sizes_other_than_the_traced_one(
         assert logits.shape == (batch, NUM_CLASSES, height, width)
         torch.testing.assert_close(logits, expected, rtol=RTOL, atol=ATOL)
         assert compare_logits(expected, logits).agreement >= MIN_AGREEMENT
+        labels = runner.labels(x)
+        assert labels.dtype == torch.int64
+        torch.testing.assert_close(labels, logits.argmax(1), rtol=0, atol=0)
+
+
+def test_openvino_labels_break_ties_to_the_lowest_class() -> None:
+    """Logits whose classes 3-5 repeat 0-2 exactly: the labels are torch's argmax, in 0-2."""
+    pytest.importorskip("openvino", reason=OPENVINO_MISSING)
+    import openvino as ov
+    from openvino import opset13 as ops
+
+    image = ops.parameter([-1, 3, -1, -1], np.float32, name="image")
+    repeated = ov.Model([ops.concat([image, image], 1).output(0)], [image], "repeated")
+    runner = OpenVinoRunner(repeated, InputShape(3))
+    x = torch.randn(2, 3, 41, 53, generator=torch.Generator().manual_seed(0))
+    labels = runner.labels(x)
+    expected = torch.cat([x, x], 1).argmax(1)
+    assert labels.max() <= 2
+    torch.testing.assert_close(labels, expected, rtol=0, atol=0)

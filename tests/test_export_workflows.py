@@ -143,22 +143,41 @@ def test_int8_needs_calibration_and_onnx(tiny_saved_model: Path, capsys) -> None
 
 
 def test_bench_compares_backends_with_eager(tiny_saved_model: Path, tmp_path: Path) -> None:
-    exported = export_model(tiny_saved_model, tmp_path / "ts", "torchscript")
+    exported = [
+        export_model(tiny_saved_model, tmp_path / "ts", "torchscript"),
+        export_model(tiny_saved_model, tmp_path / "graph", "onnx", static_size=(64, 96)),
+    ]
     rows = bench(
         tiny_saved_model,
         size=(64, 96),
         repeats=3,
         backends=["onnxruntime", "torch-channels-last"],
-        exported=[exported],
+        exported=exported,
     )
     names = [row.backend for row in rows]
-    assert names == ["torch", "onnxruntime", "torch-channels-last", "torch [ts]"]
+    assert names == [
+        "torch",
+        "onnxruntime",
+        "torch-channels-last",
+        "torch [ts]",
+        "onnxruntime [graph]",
+    ]
     assert rows[0].ratio == 1.0 and rows[0].parity.max_abs_diff == 0.0
     assert all(row.parity.close and row.median_ms > 0 for row in rows)
     table = timing_table(rows).splitlines()
     header = ("backend", "median ms", "ratio to eager", "max abs diff", "argmax agreement")
     assert all(column in table[0] for column in header)
     assert len(table) == 2 + len(rows) and table[2].startswith("torch ")
+
+
+def test_bench_says_when_an_exported_folder_cannot_join(
+    tiny_saved_model: Path, tmp_path: Path
+) -> None:
+    graph = export_model(tiny_saved_model, tmp_path / "graph", "onnx")
+    with pytest.raises(PixelwiseError, match="runs on onnxruntime, openvino, openvino-bf16: none"):
+        bench(tiny_saved_model, repeats=1, backends=["torch-channels-last"], exported=[graph])
+    with pytest.raises(PixelwiseError, match="is not an exported folder"):
+        bench(tiny_saved_model, repeats=1, exported=[tiny_saved_model])
 
 
 def test_bench_table_marks_rows_outside_the_float_tolerances() -> None:

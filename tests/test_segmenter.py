@@ -48,6 +48,16 @@ def test_round_trip_gives_identical_predictions(tmp_path: Path) -> None:
     assert torch.equal(segmenter.logits(image), model(x)[0])
 
 
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_normalisation_is_the_cards_mean_and_std(channels: int) -> None:
+    normalization = Normalization(tuple(np.linspace(0.3, 0.6, channels)), (0.2,) * channels)
+    image = np.random.default_rng(channels).integers(0, 256, (9, 11, channels), dtype=np.uint8)
+    x = normalization.to_tensor(image[:, ::-1])  # a strided view is accepted too
+    expected = (image[:, ::-1] / 255.0 - normalization.mean) / normalization.std
+    assert x.shape == (channels, 9, 11) and x.dtype == torch.float32 and x.is_contiguous()
+    np.testing.assert_allclose(x.numpy(), expected.transpose(2, 0, 1), rtol=0, atol=1e-6)
+
+
 def test_predict_accepts_path_pil_and_array(tmp_path: Path) -> None:
     saved_model(tmp_path / "m")
     segmenter = pixelwise.load(tmp_path / "m", device="cpu")

@@ -16,7 +16,12 @@ from pixelwise.config import DataSection, RunConfig
 from pixelwise.data.registry import load_split
 from pixelwise.errors import PixelwiseError
 from pixelwise.export.onnx import DEFAULT_OPSET
-from pixelwise.inference.backends import check_backend, installed_backends, load_runnable
+from pixelwise.inference.backends import (
+    check_backend,
+    exported_backends,
+    installed_backends,
+    load_runnable,
+)
 from pixelwise.inference.benchmark import REFERENCE, BackendTiming, compare_backends, segmenter_on
 from pixelwise.inference.calibration import calibration_inputs
 from pixelwise.inference.evaluate import EvaluationOptions, evaluate, write_metrics
@@ -205,23 +210,37 @@ def bench(
 ) -> list[BackendTiming]:
     """Time a saved model on each backend (default: every installed one) side by side.
 
-    ``exported`` folders join the comparison on their own backends, and ``others`` (a
-    row name -> a Segmenter, such as another library's twin of the model) as they are.
-    The input is ``image`` or a seeded random ``size`` image; ``threads`` sets PyTorch's,
-    ONNX Runtime's and OpenVINO's thread counts.
+    ``exported`` folders join the comparison on each of those backends that their format
+    runs on, and ``others`` (a row name -> a Segmenter, such as another library's twin of
+    the model) as they are. The input is ``image`` or a seeded random ``size`` image;
+    ``threads`` sets PyTorch's, ONNX Runtime's and OpenVINO's thread counts.
     """
     if threads is not None:
         torch.set_num_threads(threads)
-    names = [REFERENCE, *(b for b in backends or installed_backends() if b != REFERENCE)]
-    segmenters = {name: segmenter_on(model_path, check_backend(name), threads) for name in names}
-    for folder in exported:
-        runner, card = load_runnable(folder, threads=threads)
-        segmenters[f"{runner.name} [{Path(folder).name}]"] = Segmenter(runner, card, "cpu")
+    chosen = [check_backend(name) for name in backends or installed_backends()]
+    names = [REFERENCE, *(b for b in chosen if b != REFERENCE)]
+    joining = {folder: _timed_backends(folder, names) for folder in exported}
+    segmenters = {name: segmenter_on(model_path, name, threads) for name in names}
+    for folder, runs_on in joining.items():
+        for name in runs_on:
+            runner, card = load_runnable(folder, name, threads)
+            segmenters[f"{name} [{Path(folder).name}]"] = Segmenter(runner, card, "cpu")
     segmenters |= others or {}
     if image is None:
         channels = segmenters[REFERENCE].info.channels
         image = np.random.default_rng(0).integers(0, 256, (*size, channels), dtype=np.uint8)
     return compare_backends(segmenters, image, repeats)
+
+
+def _timed_backends(folder: str | Path, timed: Sequence[str]) -> list[str]:
+    """The backends of ``timed`` that the exported ``folder`` runs on; a user error if none."""
+    runs_on = exported_backends(folder)
+    if not any(name in timed for name in runs_on):
+        raise PixelwiseError(
+            f"'{folder}' runs on {', '.join(runs_on)}: none of the backends timed "
+            f"({', '.join(timed)})"
+        )
+    return [name for name in runs_on if name in timed]
 
 
 def serve(models: Sequence[str], options: ServeOptions | None = None) -> None:

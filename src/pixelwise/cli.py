@@ -388,7 +388,7 @@ def _bench_parser(commands: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="DIR",
-        help="also time this exported folder on its own backend (repeatable)",
+        help="also time this exported folder on each timed backend its format runs on (repeatable)",
     )
     bench.set_defaults(handler=cmd_bench)
 

@@ -36,12 +36,15 @@ class Normalization:
         return cls((sum(IMAGENET_MEAN) / 3,) * channels, (sum(IMAGENET_STD) / 3,) * channels)
 
     def to_tensor(self, image: np.ndarray) -> torch.Tensor:
-        """``(H, W, C)`` uint8 -> ``(C, H, W)`` float32, normalised."""
+        """``(H, W, C)`` uint8 -> ``(C, H, W)`` float32 contiguous, normalised:
+        ``(x / 255 - mean) / std`` computed as ``x · (1 / (255 std)) - mean / std``, in
+        three passes (convert, multiply, subtract)."""
         pixels = np.require(image, np.uint8, ["C_CONTIGUOUS", "WRITEABLE"])
-        x = torch.from_numpy(pixels).permute(2, 0, 1).float().div_(255.0)
-        mean = torch.tensor(self.mean, dtype=torch.float32).view(-1, 1, 1)
-        std = torch.tensor(self.std, dtype=torch.float32).view(-1, 1, 1)
-        return x.sub_(mean).div_(std)
+        planes = torch.from_numpy(pixels).permute(2, 0, 1)
+        scale = torch.tensor([1 / (255 * s) for s in self.std], dtype=torch.float32)
+        shift = torch.tensor([m / s for m, s in zip(self.mean, self.std, strict=True)])
+        x = torch.empty(planes.shape).copy_(planes)
+        return x.mul_(scale.view(-1, 1, 1)).sub_(shift.view(-1, 1, 1))
 
     def to_dict(self) -> dict:
         return {"mean": list(self.mean), "std": list(self.std)}

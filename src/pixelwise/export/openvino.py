@@ -4,14 +4,20 @@ OpenVINO's CPU plugin computes in bfloat16 by default on CPUs that support it; t
 ``openvino`` backend asks for float32 so that its logits match PyTorch's, and
 ``openvino-bf16`` asks for bfloat16 (faster, within bfloat16's rounding; see
 :mod:`pixelwise.export.bfloat16`).
+
+Class labels come from a second compiled model whose argmax runs inside the graph, on
+OpenVINO's threads, so the logits never leave it (``benchmarks/backends.py`` times
+it against the argmax of the logits in PyTorch).
 """
 
 from __future__ import annotations
 
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from pixelwise.errors import PixelwiseError
@@ -40,11 +46,28 @@ def write_ir(model: Any, xml: Path) -> None:
 PRECISIONS = {"openvino": "f32", "openvino-bf16": "bf16"}
 
 
+def with_labels(model: Any) -> Any:
+    """``model`` with its logits ``(N, K, H, W)`` replaced by their argmax over K:
+    ``(N, H, W)`` int32, ties to the lowest class (a stable TopK of one)."""
+    ov = require("openvino", "OpenVINO")
+    from openvino import opset13 as ops
+
+    model = model.clone()
+    logits = model.get_results()[0].input_value(0)
+    top = ops.topk(logits, 1, 1, "max", "value", "i32", stable=True)
+    labels = ops.squeeze(top.output(1), ops.constant(np.array([1], dtype=np.int64)))
+    return ov.Model([labels.output(0)], model.get_parameters(), "labels")
+
+
 class OpenVinoRunner(GraphRunner):
     """An OpenVINO model (IR or ONNX file, or an ``openvino.Model``) compiled for the CPU.
 
     ``threads`` sets its inference threads (None: OpenVINO's default); ``backend`` (one
-    of :data:`PRECISIONS`) the precision it computes in.
+    of :data:`PRECISIONS`) the precision it computes in. The labels model
+    (:func:`with_labels`) is compiled on the first call for labels, and a static-size
+    graph (``--static-size``) once per batch size, at its exact shape, which OpenVINO
+    runs faster than free sizes (``benchmarks/backends.py`` measures it). Calls from
+    several threads take turns.
     """
 
     def __init__(
@@ -66,16 +89,40 @@ class OpenVinoRunner(GraphRunner):
         }
         if threads is not None:
             config["INFERENCE_NUM_THREADS"] = threads
-        core = ov.Core()
+        self._core, self._config = ov.Core(), config
+        self.requests: dict[tuple[str, int | None], Any] = {}
         try:
-            source = core.read_model(str(model)) if isinstance(model, Path) else model
-            self.compiled = core.compile_model(source, "CPU", config)
+            self.model = self._core.read_model(str(model)) if isinstance(model, Path) else model
+            self._compiled("logits", 1)
         except RuntimeError as err:
             where = f"'{model}'" if isinstance(model, Path) else "the OpenVINO model"
             first = str(err).strip().splitlines()[0]
             raise PixelwiseError(f"cannot load {where}: {first}") from None
-        self.request = self.compiled.create_infer_request()
+        self._turn = threading.Lock()
+
+    def _compiled(self, output: str, batch: int) -> Any:
+        """The inference request for ``output`` (``logits`` or ``labels``) of a ``batch``,
+        compiled on first use: for a static-size graph one per batch size, at its exact
+        input shape; else one for every shape."""
+        static = self.shape.static_size is not None
+        key = (output, batch if static else None)
+        if key not in self.requests:
+            model = with_labels(self.model) if output == "labels" else self.model.clone()
+            if static:
+                size = [self.shape.padded(side) for side in self.shape.static_size]
+                model.reshape([batch, self.shape.channels, *size])
+            compiled = self._core.compile_model(model, "CPU", self._config)
+            self.requests[key] = compiled.create_infer_request()
+        return self.requests[key]
+
+    def _infer(self, output: str, x: torch.Tensor) -> torch.Tensor:
+        with self._turn:
+            request = self._compiled(output, x.shape[0])
+            request.infer({0: x.numpy()})
+            return torch.from_numpy(request.get_output_tensor(0).data.copy())
 
     def run(self, x: torch.Tensor) -> torch.Tensor:
-        outputs = self.request.infer({0: x.numpy()})
-        return torch.from_numpy(outputs[self.compiled.output(0)].copy())
+        return self._infer("logits", x)
+
+    def run_labels(self, x: torch.Tensor) -> torch.Tensor:
+        return self._infer("labels", x)

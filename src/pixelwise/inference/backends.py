@@ -1,8 +1,10 @@
 """Backends: what runs a network inside a :class:`~pixelwise.inference.Segmenter`.
 
 A backend is called with a float32 tensor ``(N, C, H, W)``, already normalised and at
-the working scale, and returns the logits ``(N, K, H, W)`` float32. Pre- and
-post-processing stay in the Segmenter, shared by every backend.
+the working scale, and returns the logits ``(N, K, H, W)`` float32; its ``labels``
+returns their argmax ``(N, H, W)`` int64 (ties to the lowest class), which OpenVINO
+computes inside its graph. Pre- and post-processing stay in the Segmenter, shared by
+every backend.
 
 - ``torch``: the model in eager PyTorch;
 - ``torch-channels-last``: the same with weights and inputs in channels-last layout;
@@ -33,10 +35,11 @@ from pixelwise.errors import PixelwiseError
 from pixelwise.export.bfloat16 import cpu_has_bf16, require_bf16
 from pixelwise.export.capture import InputShape, capture
 from pixelwise.export.extras import installed, require
-from pixelwise.export.folder import open_exported
+from pixelwise.export.folder import open_exported, read_record
 from pixelwise.export.onnx import OnnxRuntimeRunner, to_onnx
 from pixelwise.export.openvino import OpenVinoRunner, read_onnx
 from pixelwise.export.runtime import GraphRunner
+from pixelwise.metrics.inputs import predicted_labels
 from pixelwise.models.card import ClassicalCard
 from pixelwise.models.saving import Card, load_model, read_any_card, resolve_model_dir
 
@@ -62,11 +65,14 @@ REQUIREMENTS = {
 
 
 class Backend(Protocol):
-    """``(N, C, H, W)`` float32 (normalised, working scale) -> ``(N, K, H, W)`` logits."""
+    """``(N, C, H, W)`` float32 (normalised, working scale) -> ``(N, K, H, W)`` logits,
+    or with ``labels`` their argmax over K, ``(N, H, W)`` int64."""
 
     name: str
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def labels(self, x: torch.Tensor) -> torch.Tensor: ...
 
 
 def check_backend(name: str) -> str:
@@ -110,6 +116,10 @@ class TorchBackend:
         with torch.autocast(x.device.type, torch.bfloat16, enabled=self.bf16):
             logits = self.run(x.contiguous(memory_format=self.memory_format))
         return logits.float().contiguous()
+
+    def labels(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self(x)
+        return predicted_labels(logits, logits.shape[1], torch.int64)
 
 
 def eager_backend(
@@ -164,3 +174,13 @@ def load_runnable(
             check_backend(backend)
         return open_exported(folder, card, backend, threads), card
     return load_model(folder)
+
+
+def exported_backends(path: str | Path) -> tuple[str, ...]:
+    """The backends the exported folder at ``path`` runs on (its format's, default first);
+    a user error for any other folder."""
+    folder = resolve_model_dir(path)
+    card = read_any_card(folder)
+    if isinstance(card, ClassicalCard) or card.export is None:
+        raise PixelwiseError(f"'{folder}' is not an exported folder (pixelwise export writes one)")
+    return read_record(folder, card).backends

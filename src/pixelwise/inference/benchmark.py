@@ -87,13 +87,17 @@ def time_segmenters(
 def compare_backends(
     segmenters: dict[str, Segmenter], image: np.ndarray, repeats: int = 10
 ) -> list[BackendTiming]:
-    """Time and check every segmenter against ``segmenters["torch"]`` (eager)."""
+    """Time and check every segmenter against ``segmenters["torch"]`` (eager): the logits'
+    differences, and the agreement of the labels that ``predict`` (the timed call) gives
+    (:meth:`Segmenter.labels`)."""
     reference = segmenters[REFERENCE].logits(image)
+    reference_labels = segmenters[REFERENCE].labels(image)
     times = time_segmenters(segmenters, image, repeats)
     rows = []
     for name, segmenter in segmenters.items():
         ratios = [t / e for t, e in zip(times[name], times[REFERENCE], strict=True)]
-        parity = compare_logits(reference, segmenter.logits(image))
+        labels = (reference_labels, segmenter.labels(image))
+        parity = compare_logits(reference, segmenter.logits(image), labels)
         median_ms = 1000 * statistics.median(times[name])
         rows.append(BackendTiming(name, median_ms, statistics.median(ratios), parity))
     return rows

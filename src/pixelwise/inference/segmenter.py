@@ -68,7 +68,7 @@ class Segmenter:
 
     ``backend`` (see :mod:`pixelwise.inference.backends`) runs a network: ``torch`` by
     default; an exported graph's runner is its own backend. Every network call goes
-    through :meth:`forward_batch`.
+    through :meth:`forward_batch` (logits) or :meth:`forward_labels` (labels).
     """
 
     def __init__(
@@ -188,11 +188,19 @@ class Segmenter:
         ``(N, K, H, W)`` float32 on the model's device. The one place the network runs."""
         return self._network("class scores")(x.to(self.device)).float()
 
+    @torch.inference_mode()
+    def forward_labels(self, x: torch.Tensor) -> torch.Tensor:
+        """The network's class labels: ``(N, C, H, W)`` float32 normalised input -> the
+        argmax of its logits ``(N, H, W)`` int64 on the model's device, computed by the
+        backend (inside the graph, for OpenVINO)."""
+        return self._network("class labels").labels(x.to(self.device))
+
     def _model_input(self, pixels: np.ndarray) -> torch.Tensor:
         """``(N, H, W, C)`` uint8 -> ``(N, C, h, w)`` normalised float32 at the working scale."""
         scale = self.input_scale
         normalise = self.card.normalization.to_tensor
-        return torch.stack([normalise(rescale_image(image, scale)) for image in pixels])
+        images = [normalise(rescale_image(image, scale)) for image in pixels]
+        return images[0][None] if len(images) == 1 else torch.stack(images)
 
     @_in_own_threads
     @torch.inference_mode()
@@ -252,16 +260,18 @@ class Segmenter:
         self, image: ImageLike, tta: TTA | None = None, tiling: TileOptions | None = None
     ) -> torch.Tensor:
         """Class labels ``(H, W)`` int64: a network's argmax (of :meth:`logits` on its device,
-        or of :meth:`probabilities` with ``tta`` or ``tiling``), or a classical method's
-        prediction (on the CPU)."""
+        from :meth:`forward_labels` at a working scale of 1, or of :meth:`probabilities`
+        with ``tta`` or ``tiling``), or a classical method's prediction (on the CPU)."""
         if self.method is not None:
             if tta is not None or tiling is not None:
                 raise PixelwiseError("TTA and tiling apply to networks, not classical methods")
             return torch.from_numpy(self.method.predict(self.to_array(image)))
-        if tta is None and tiling is None:
-            scores = self.logits(image)[None]
-        else:
+        if tta is not None or tiling is not None:
             scores = self.probabilities(image, tta, tiling)[None]
+        elif self.input_scale == 1:
+            return self.forward_labels(self._model_input(self.to_array(image)[None]))[0]
+        else:
+            scores = self.logits(image)[None]
         return predicted_labels(scores, self.info.num_classes, torch.int64)[0]
 
     def predict(
