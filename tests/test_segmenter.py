@@ -48,6 +48,25 @@ def test_round_trip_gives_identical_predictions(tmp_path: Path) -> None:
     assert torch.equal(segmenter.logits(image), model(x)[0])
 
 
+def test_openvino_predicts_labels_from_inside_its_graph(tmp_path: Path) -> None:
+    """At working scale 1, ``predict`` asks the backend for labels: OpenVINO's come from
+    its labels model, equal to the argmax of its logits and to eager's labels."""
+    pytest.importorskip(
+        "onnxscript", reason="onnxscript not installed (pip install 'pixelwise[onnx]')"
+    )
+    pytest.importorskip(
+        "openvino", reason="openvino not installed (pip install 'pixelwise[openvino]')"
+    )
+    saved_model(tmp_path / "m", num_classes=4)
+    eager = pixelwise.load(tmp_path / "m", "cpu")
+    segmenter = pixelwise.load(tmp_path / "m", "cpu", backend="openvino")
+    image = np.random.default_rng(2).integers(0, 256, (45, 61, 3), dtype=np.uint8)
+    labels = segmenter.predict(image)
+    assert ("labels", None) in segmenter.backend.requests
+    np.testing.assert_array_equal(labels, segmenter.logits(image).argmax(0).numpy())
+    assert np.mean(labels == eager.predict(image)) >= 0.999
+
+
 @pytest.mark.parametrize("channels", [1, 3, 4])
 def test_normalisation_is_the_cards_mean_and_std(channels: int) -> None:
     normalization = Normalization(tuple(np.linspace(0.3, 0.6, channels)), (0.2,) * channels)
