@@ -8,7 +8,7 @@ Segmenters predict the same seeded random S×S image, timed and checked as in
 ``runtime_threads.py``: eager PyTorch; the runtime (``--runtime``) giving the labels
 itself, as :meth:`Segmenter.forward_labels` asks it to (OpenVINO adds the argmax to its
 graph); and the same runtime returning the logits, whose argmax PyTorch takes
-(:func:`pixelwise.metrics.inputs.predicted_labels`). With ``--runtime onnxruntime``,
+(:func:`pixelwise.metrics.inputs.argmax_labels`). With ``--runtime onnxruntime``,
 whose labels are the argmax in PyTorch either way, the two rows measure the same path.
 """
 
@@ -21,7 +21,7 @@ from runtime_threads import parse_args, run
 
 from pixelwise.inference.benchmark import segmenter_on
 from pixelwise.inference.segmenter import Segmenter
-from pixelwise.metrics.inputs import predicted_labels
+from pixelwise.metrics.inputs import argmax_labels
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "graph-labels.json"
 
@@ -30,8 +30,7 @@ class ArgmaxInTorch(Segmenter):
     """A Segmenter that takes the argmax of the backend's logits in PyTorch."""
 
     def forward_labels(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.forward_batch(x)
-        return predicted_labels(logits, logits.shape[1], torch.int64)
+        return argmax_labels(self.forward_batch(x))
 
 
 def segmenters(model: Path, threads: int, runtime: str) -> dict[str, Segmenter]:

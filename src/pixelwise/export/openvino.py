@@ -6,7 +6,7 @@ OpenVINO's CPU plugin computes in bfloat16 by default on CPUs that support it; t
 :mod:`pixelwise.export.bfloat16`).
 
 Class labels come from a second compiled model whose argmax runs inside the graph, on
-OpenVINO's threads, so the logits never leave it (``benchmarks/backends.py`` times
+OpenVINO's threads, so the logits never leave it (``benchmarks/graph_labels.py`` times
 it against the argmax of the logits in PyTorch).
 """
 

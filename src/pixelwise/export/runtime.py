@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 import torch
 
 from pixelwise.export.capture import InputShape
-from pixelwise.metrics.inputs import predicted_labels
+from pixelwise.metrics.inputs import argmax_labels
 
 
 class GraphRunner(ABC):
@@ -47,5 +47,4 @@ class GraphRunner(ABC):
         """The labels ``(N, H', W')`` of a padded contiguous CPU ``(N, C, H', W')``: by
         default the argmax of :meth:`run`'s logits; a runtime whose own argmax inside the
         graph is faster overrides it."""
-        logits = self.run(x)
-        return predicted_labels(logits, logits.shape[1], torch.int64)
+        return argmax_labels(self.run(x))

@@ -39,7 +39,7 @@ from pixelwise.export.folder import open_exported, read_record
 from pixelwise.export.onnx import OnnxRuntimeRunner, to_onnx
 from pixelwise.export.openvino import OpenVinoRunner, read_onnx
 from pixelwise.export.runtime import GraphRunner
-from pixelwise.metrics.inputs import predicted_labels
+from pixelwise.metrics.inputs import argmax_labels
 from pixelwise.models.card import ClassicalCard
 from pixelwise.models.saving import Card, load_model, read_any_card, resolve_model_dir
 
@@ -118,8 +118,7 @@ class TorchBackend:
         return logits.float().contiguous()
 
     def labels(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self(x)
-        return predicted_labels(logits, logits.shape[1], torch.int64)
+        return argmax_labels(self(x))
 
 
 def eager_backend(

@@ -43,6 +43,12 @@ def predicted_labels(pred: torch.Tensor, num_classes: int, dtype: torch.dtype) -
     return labels
 
 
+def argmax_labels(logits: torch.Tensor) -> torch.Tensor:
+    """Labels ``(N, H, W)`` int64 of scores ``(N, K, H, W)``: :func:`predicted_labels` over
+    however many classes the scores hold."""
+    return predicted_labels(logits, logits.shape[1], torch.int64)
+
+
 def _first_top_channel(scores: torch.Tensor) -> torch.Tensor:
     """``(C, h, w)`` float scores -> ``(h, w)``: the first channel that reaches the maximum.
 
