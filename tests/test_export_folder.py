@@ -22,6 +22,7 @@ from pixelwise.export.capture import InputShape, capture
 from pixelwise.export.extras import require
 from pixelwise.inference.parity import compare_logits
 from pixelwise.models.saving import ModelCard, read_card
+from pixelwise.ownership import MANIFEST
 
 pytest.importorskip(
     "onnxruntime", reason="onnxruntime not installed (pip install 'pixelwise[onnx]')"
@@ -65,7 +66,7 @@ def test_exported_folder_holds_the_card_and_the_graph(saved: Path, exported: dic
             "multiple": 4,
         }
         files = sorted(p.name for p in folder.iterdir())
-        assert files == sorted(["config.json", *record["files"]])
+        assert files == sorted([MANIFEST, "config.json", *record["files"]])
         for name, stamp in record["files"].items():
             assert (folder / name).stat().st_size == stamp["size"]
 
@@ -201,7 +202,7 @@ def test_export_never_replaces_what_it_did_not_write(
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")
     assert main(["export", str(saved), "--format", "torchscript", "--out", str(foreign)]) == 2
-    assert "did not export" in capsys.readouterr().err
+    assert "not written by pixelwise export" in capsys.readouterr().err
     assert (foreign / "notes.txt").read_text() == "keep me"
 
 

@@ -21,7 +21,7 @@ ROWS: list[set[str]] = [
     {"models"},
     {"data"},
     {"losses", "metrics"},
-    {"config", "rundir", "errors", "files", "options", "allocator"},
+    {"config", "rundir", "errors", "files", "ownership", "sizes", "options", "allocator"},
 ]
 """Top to bottom: a module may import from its own row and the rows below it."""
 

@@ -21,6 +21,7 @@ from bounded import run_scenario
 from conftest import save_tiny_unet
 from pixelwise.cli import main
 from pixelwise.inference.threads import torch_threads
+from pixelwise.ownership import MANIFEST
 
 RAY_MISSING = "ray[data] is not installed (pip install 'pixelwise[ray]')"
 SIZES = {"a": (30, 40), "b": (30, 40), "c": (25, 33), "d": (30, 40), "e": (25, 33)}
@@ -35,11 +36,12 @@ def cli(*args: str) -> tuple[int, str, str]:
 
 
 def files(folder: Path) -> dict[str, bytes]:
-    """Every file under ``folder`` (relative name -> bytes), the summary aside."""
+    """Every file under ``folder`` (relative name -> bytes), the summary and the manifest
+    (which hold times) aside."""
     return {
         p.relative_to(folder).as_posix(): p.read_bytes()
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != "summary.jsonl"
+        if p.is_file() and p.name not in ("summary.jsonl", MANIFEST)
     }
 
 

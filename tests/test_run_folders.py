@@ -121,7 +121,7 @@ def test_a_second_writer_is_refused_while_the_first_runs(
             time.sleep(0.05)
         assert main([*argv, "--overwrite"]) == 2
         message = capsys.readouterr().err
-        assert f"in use by another pixelwise run (pid {first.pid} on" in message
+        assert f"in use by another pixelwise command (pid {first.pid} on" in message
     finally:
         _, err = first.communicate(timeout=300)
     assert first.returncode == 0, err.decode()

@@ -149,11 +149,21 @@ def test_run_server_binds_as_told_with_a_connection_limit(
     from pixelwise.serve.app import create_app
 
     calls = []
-    monkeypatch.setattr(server.uvicorn, "run", lambda app, **kwargs: calls.append(kwargs))
-    options = ServeOptions(host="0.0.0.0", port=8123, workers=2, queue=30)
+
+    def run(self, sockets):
+        calls.append((self.config, sockets[0].getsockname()))
+        sockets[0].close()
+
+    monkeypatch.setattr(server.uvicorn.Server, "run", run)
+    options = ServeOptions(host="0.0.0.0", port=0, workers=2, queue=30)
     app = create_app(load_models([f"net={tiny_unet}"]), options)
     with caplog.at_level("INFO"):
         server.run_server(app, options)
-    (kwargs,) = calls
-    assert (kwargs["host"], kwargs["port"], kwargs["limit_concurrency"]) == ("0.0.0.0", 8123, 128)
-    assert "without a token" in caplog.text and "serving net at http://0.0.0.0:8123/" in caplog.text
+    ((config, (host, port)),) = calls
+    assert (host, config.limit_concurrency, config.http) == (
+        "0.0.0.0",
+        128,
+        server.JsonErrorProtocol,
+    )
+    assert port > 0 and "without a token" in caplog.text
+    assert f"serving net at http://0.0.0.0:{port}/" in caplog.text

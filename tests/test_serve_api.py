@@ -219,7 +219,7 @@ def test_openapi_documents_the_body_parameters_and_errors(client: TestClient) ->
     assert body["multipart/form-data"]["schema"]["required"] == ["image"]
     assert "image/png" in body
     names = {parameter["name"] for parameter in predict["parameters"]}
-    assert names == {"model", "output", "tta", "rle"}
+    assert names == {"model", "output", "tta", "rle", "page"}
     assert {"200", "401", "404", "413", "415", "422", "503"} <= set(predict["responses"])
     assert "example" in predict["responses"]["200"]["content"]["application/json"]
 

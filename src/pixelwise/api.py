@@ -13,6 +13,8 @@ import torch
 
 from pixelwise.classical.training import fit_classical
 from pixelwise.config import DataSection, RunConfig
+from pixelwise.data.base import SegmentationDataset
+from pixelwise.data.reader import DEFAULT_MAX_PIXELS
 from pixelwise.data.registry import load_split
 from pixelwise.errors import PixelwiseError
 from pixelwise.export.onnx import DEFAULT_OPSET
@@ -24,12 +26,18 @@ from pixelwise.inference.backends import (
 )
 from pixelwise.inference.benchmark import REFERENCE, BackendTiming, compare_backends, segmenter_on
 from pixelwise.inference.calibration import calibration_inputs
-from pixelwise.inference.evaluate import EvaluationOptions, evaluate, write_metrics
+from pixelwise.inference.evaluate import (
+    METRICS_FILES,
+    EvaluationOptions,
+    evaluate,
+    write_metrics,
+)
 from pixelwise.inference.plan import model_fingerprint
 from pixelwise.inference.predict import PredictOptions, PredictReport, predict_images
 from pixelwise.inference.segmenter import Segmenter
 from pixelwise.metrics import SegmentationScores
-from pixelwise.models.saving import load_model, resolve_model_dir
+from pixelwise.models.saving import load_model, refuse_model_folder, resolve_model_dir
+from pixelwise.ownership import OwnedFolder, folder_lock
 from pixelwise.rundir import RunDir
 
 if TYPE_CHECKING:
@@ -72,8 +80,12 @@ def train(
 
     def finish(run: RunDir) -> None:
         val_split = config.data.val_split  # checked by fit already
+        folder = OwnedFolder(run.eval_dir(val_split), "evaluate")
+        folder.check(METRICS_FILES)
+        segmenter = Segmenter.load(run.root)
+        dataset = load_split(config.data, val_split, check=False)
         evaluations.append(
-            evaluate_model(run.root, config.data, val_split, progress=progress, check=False)
+            score_into(folder, segmenter, dataset, run.root, config.data.name, val_split, progress)
         )
         if then is not None:
             then(run)
@@ -110,25 +122,49 @@ def evaluate_model(
     """Score a saved model (or a run's model) on ``split`` of ``data``.
 
     Writes ``metrics.json`` and ``confusion.png`` into ``out`` (default: the run's
-    ``eval-<split>``). ``check`` reads and checks every pair before scoring starts;
-    ``options`` adds per-image, boundary, crop and object-level scores.
+    ``eval-<split>``), replacing only files that ``evaluate`` wrote there before (see
+    :mod:`pixelwise.ownership`); a run's folder is locked against its training while
+    scores are written into it. ``check`` reads and checks every pair before scoring
+    starts; ``options`` adds per-image, boundary, crop and object-level scores.
 
     For a classical method, ``metrics.json["mapping"]`` says how its ids became classes.
     ``oracle`` (classical methods only) remaps them one-to-one on the scored data itself
     (Hungarian): an upper bound, labelled as an oracle, by default in ``eval-<split>-oracle``.
     ``backend`` runs a network or exported graph (see :mod:`pixelwise.inference.backends`).
     """
-    if out is not None and Path(out).exists() and not Path(out).is_dir():
-        raise PixelwiseError(f"--out '{out}' is a file; evaluate writes a folder there")
-    segmenter = Segmenter.load(model_path, backend=backend)
-    dataset = load_split(data, split, check=check)
-    if oracle:
-        segmenter = segmenter.with_oracle_mapping(dataset, progress)
-    name = f"{data.name} {split}"
-    result = evaluate(segmenter, dataset, name=name, progress=progress, options=options)
     where = f"{split}-oracle" if oracle else split
     folder = Path(out) if out is not None else default_eval_dir(Path(model_path), where)
-    context: dict[str, Any] = {"model": str(model_path), "data": data.name, "split": split}
+    refuse_model_folder(folder)
+    owned = OwnedFolder(folder, "evaluate")
+    owned.check(METRICS_FILES)
+    segmenter = Segmenter.load(model_path, backend=backend)
+    dataset = load_split(data, split, check=check)
+    run = RunDir(folder.parent)
+    with run.lock() if run.holds_run() else folder_lock(folder):
+        owned.check(METRICS_FILES)  # again, now that no other command writes there
+        return score_into(owned, segmenter, dataset, model_path, data.name, split, progress,
+                          options, oracle)  # fmt: skip
+
+
+def score_into(
+    folder: OwnedFolder,
+    segmenter: Segmenter,
+    dataset: SegmentationDataset,
+    model_path: str | Path,
+    data_name: str,
+    split: str,
+    progress: bool = True,
+    options: EvaluationOptions | None = None,
+    oracle: bool = False,
+) -> Evaluation:
+    """Score ``segmenter`` (loaded from ``model_path``) on ``split`` of the dataset called
+    ``data_name``, and write its metrics into ``folder``, which the caller has checked and
+    holds (see :func:`evaluate_model`)."""
+    if oracle:
+        segmenter = segmenter.with_oracle_mapping(dataset, progress)
+    name = f"{data_name} {split}"
+    result = evaluate(segmenter, dataset, name=name, progress=progress, options=options)
+    context: dict[str, Any] = {"model": str(model_path), "data": data_name, "split": split}
     if segmenter.method is not None:
         context["mapping"] = ORACLE_MAPPING if oracle else FITTED_MAPPING
     return Evaluation(result.scores, write_metrics(result, folder, **context), result.extras)
@@ -215,6 +251,7 @@ def bench(
     the model) as they are. The input is ``image`` or a seeded random ``size`` image;
     ``threads`` sets PyTorch's, ONNX Runtime's and OpenVINO's thread counts.
     """
+    _check_bench(size, threads, repeats)
     if threads is not None:
         torch.set_num_threads(threads)
     chosen = [check_backend(name) for name in backends or installed_backends()]
@@ -230,6 +267,22 @@ def bench(
         channels = segmenters[REFERENCE].info.channels
         image = np.random.default_rng(0).integers(0, 256, (*size, channels), dtype=np.uint8)
     return compare_backends(segmenters, image, repeats)
+
+
+def _check_bench(size: tuple[int, int], threads: int | None, repeats: int) -> None:
+    """The random image's size, the thread count and the rounds of :func:`bench`, checked."""
+    height, width = size
+    if height < 1 or width < 1:
+        raise PixelwiseError(f"--size must be two positive sides H W, got {height} {width}")
+    if height * width > DEFAULT_MAX_PIXELS:
+        raise PixelwiseError(
+            f"--size {height} {width} is {height * width:,} pixels, above the limit of "
+            f"{DEFAULT_MAX_PIXELS:,} pixels of an image read whole"
+        )
+    if repeats < 1:
+        raise PixelwiseError(f"--repeats must be at least 1, got {repeats}")
+    if threads is not None and threads < 1:
+        raise PixelwiseError(f"--threads must be at least 1, got {threads}")
 
 
 def _timed_backends(folder: str | Path, timed: Sequence[str]) -> list[str]:

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -17,6 +21,7 @@ from typing import Any
 from pixelwise.allocator import keep_freed_memory
 from pixelwise.errors import PixelwiseError
 from pixelwise.flags import add_run_flags, run_overrides
+from pixelwise.sizes import parse_size
 
 
 @cache
@@ -157,17 +162,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-_MEMORY_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
-
-
 def _memory(text: str) -> int:
     """``--max-memory``: bytes, or a number with K, M, G or T (powers of 1024), e.g. 4G."""
-    import re
-
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*", text, re.IGNORECASE)
-    if match is None:
-        raise PixelwiseError(f"--max-memory expects a size such as 4G or 512M, got {text!r}")
-    return int(float(match[1]) * _MEMORY_UNITS[match[2].upper()])
+    return parse_size(text, "--max-memory")
 
 
 def _max_pixels(text: str) -> int | None:
@@ -935,6 +932,27 @@ def _quiet_libraries() -> None:
     warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C is: every temporary file is removed on the way out."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Terminated` for the duration (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
     args, unknown = build_parser().parse_known_args(argv)
@@ -943,10 +961,14 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_libraries()
     keep_freed_memory()
     try:
-        return args.handler(args)
+        with _sigterm_as_interrupt():
+            return args.handler(args)
     except PixelwiseError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from pixelwise.errors import PixelwiseError
+from pixelwise.errors import PixelwiseError, excerpt
 from pixelwise.files import write_text_atomic
 from pixelwise.options import (
     AnyOf,
@@ -396,7 +396,7 @@ def _build(cls: type, raw: Any, source: str, prefix: str) -> Any:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise PixelwiseError(f"{source}: {where} must be a mapping, got {raw!r}")
+        raise PixelwiseError(f"{source}: {where} must be a mapping, got {excerpt(raw)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(fields), key=str)
     if unknown:
@@ -431,18 +431,43 @@ def resumable_keys() -> frozenset[str]:
     return frozenset(key for key, meta, _ in run_options() if meta.resumable)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a mapping that repeats a key (where YAML would silently
+    keep the last value)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is repeated", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def read_yaml(path: str | Path, what: str) -> Any:
     """The YAML document in ``path`` (a ``what``, e.g. "config file", for the messages);
-    a missing, unreadable or malformed file is a user error."""
+    a missing, unreadable or malformed file, or a mapping that repeats a key, is a user
+    error naming the key and line."""
     path = Path(path)
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
     except FileNotFoundError:
         raise PixelwiseError(f"{what} not found: '{path}'") from None
     except (OSError, UnicodeDecodeError) as err:
         raise PixelwiseError(f"cannot read {what} '{path}': {err}") from None
     except yaml.YAMLError as err:
-        raise PixelwiseError(f"cannot parse {what} '{path}': {err}") from None
+        raise PixelwiseError(f"cannot parse {what} '{path}'{_where(err)}") from None
+
+
+def _where(error: yaml.YAMLError) -> str:
+    """``: line L, column C: the problem`` of a YAML error, on one line."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    place = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{place}: {problem}"
 
 
 def load_config(path: str | Path) -> RunConfig:

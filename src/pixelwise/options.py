@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from pixelwise.errors import PixelwiseError
+from pixelwise.errors import PixelwiseError, excerpt
 
 
 class Kind:
@@ -264,7 +264,7 @@ def key_value(text: str) -> dict[str, Any]:
     try:
         return {key.strip(): yaml.safe_load(value)}
     except yaml.YAMLError:
-        raise ValueError(f"KEY=VALUE with a readable value, got {value!r}") from None
+        raise ValueError(f"KEY=VALUE with a readable value, got {excerpt(value)}") from None
 
 
 def parse_mask_values(text: str) -> dict[int, int]:
@@ -314,7 +314,7 @@ def checked(kind: Kind, value: Any, name: str) -> Any:
     try:
         return kind.check(value)
     except ValueError:
-        raise PixelwiseError(f"{name} must be {kind.accepts}, got {value!r}") from None
+        raise PixelwiseError(f"{name} must be {kind.accepts}, got {excerpt(value)}") from None
 
 
 def parsed(kind: Kind, text: str, name: str) -> Any:
@@ -322,4 +322,4 @@ def parsed(kind: Kind, text: str, name: str) -> Any:
     try:
         return kind.from_text(text)
     except ValueError as err:
-        raise PixelwiseError(f"{name} expects {err or kind.accepts}, got {text!r}") from None
+        raise PixelwiseError(f"{name} expects {err or kind.accepts}, got {excerpt(text)}") from None

@@ -3,51 +3,43 @@
 A run directory holds ``config.yaml`` (resolved configuration), ``metrics.csv`` (one row
 per epoch), ``model/`` (best weights as a saved model), ``checkpoints/`` (``last.ckpt``,
 the last finished epoch, and ``previous.ckpt``, the one before) and
-``eval-<split>/`` (``metrics.json``, ``confusion.png``), and with ``--logger tensorboard``
+``eval-<split>/`` (``metrics.json``, ``confusion.png`` and the manifest of
+:mod:`pixelwise.ownership` that ``evaluate`` keeps there), and with ``--logger tensorboard``
 ``tensorboard/`` (Lightning's event files and ``hparams.yaml``). The marker file
 ``.pixelwise-run`` says that pixelwise made the folder a run, and by which command.
 
 pixelwise replaces only what it wrote itself: the files above, in a folder that carries
 the marker, and only when asked to (``--overwrite``). A folder that is not a run, but
-holds one of those names, is never used; a run folder with a file of someone else's
-inside ``model/``, ``checkpoints/`` or ``eval-*/`` is never cleared. A lock file held for
+holds one of those names, is never used, nor is a saved model's folder; a run folder
+with a file of someone else's inside ``model/``, ``checkpoints/`` or ``eval-*/`` is
+never cleared. A lock file held for
 the whole run (``flock``, released by the kernel when the process dies, so a killed
 run's lock is taken over) keeps a second writer out.
 """
 
 from __future__ import annotations
 
-import fcntl
 import fnmatch
 import json
-import logging
-import os
-import socket
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from pixelwise.errors import PixelwiseError
-from pixelwise.files import file_mode, write_text_atomic
-
-logger = logging.getLogger("pixelwise")
+from pixelwise.files import write_text_atomic
+from pixelwise.ownership import MANIFEST, folder_lock, is_leftover
 
 MARKER = ".pixelwise-run"
-LOCK = ".lock"
 MODEL_FILES = frozenset({"config.json", "model.safetensors"})
 CHECKPOINT_FILES = frozenset({"last.ckpt", "previous.ckpt"})
-EVAL_FILES = frozenset({"metrics.json", "confusion.png"})
+EVAL_FILES = frozenset({"metrics.json", "confusion.png", MANIFEST})
 TENSORBOARD_FILES = frozenset({"events.out.tfevents.*", "hparams.yaml"})
 TOP_FILES = frozenset({"config.yaml", "metrics.csv", "predictions.png"})
+MODEL_CARD = "config.json"
+"""The card of a saved model or exported folder: never at the top of a run directory."""
 """Every file pixelwise writes in a run directory, by folder (``*`` as in ``fnmatch``)."""
 TENSORBOARD = "tensorboard"
-
-
-def _is_leftover(name: str) -> bool:
-    """A temporary file of pixelwise's atomic writers (``.name.xyz.tmp``)."""
-    return name.startswith(".") and name.endswith(".tmp")
 
 
 def _is_own(name: str, patterns: frozenset[str]) -> bool:
@@ -127,7 +119,7 @@ class RunDir:
                 foreign += [
                     p
                     for p in sorted(folder.iterdir())
-                    if not _is_own(p.name, names) and not _is_leftover(p.name)
+                    if not _is_own(p.name, names) and not is_leftover(p.name)
                 ]
         return foreign
 
@@ -135,6 +127,11 @@ class RunDir:
         """Raise a user error unless a run may start (or resume) here; writes nothing."""
         if self.root.exists() and not self.root.is_dir():
             raise PixelwiseError(f"'{self.root}' is a file, not a run directory")
+        if (self.root / MODEL_CARD).exists():
+            raise PixelwiseError(
+                f"'{self.root}' is a saved model or exported folder (it holds {MODEL_CARD}), "
+                "not a run directory: choose another --out"
+            )
         if resume:
             self._check_resumable()
         elif self.holds_run():
@@ -175,7 +172,7 @@ class RunDir:
             if not folder.is_dir():
                 continue
             for path in folder.iterdir():
-                if _is_own(path.name, names) or (_is_leftover(path.name) and path.is_file()):
+                if _is_own(path.name, names) or (is_leftover(path.name) and path.is_file()):
                     path.unlink()
             if not any(folder.iterdir()):
                 folder.rmdir()
@@ -202,62 +199,6 @@ class RunDir:
             self.mark(command)
             yield
 
-    @contextmanager
-    def lock(self) -> Iterator[None]:
-        """Hold the run's lock file for the duration; a second holder is a user error.
-
-        The file records the holder's pid, host and start time; the lock itself is an
-        ``flock`` that the kernel drops when the holder dies, so a killed run's lock is
-        taken over (and said so).
-        """
-        self.root.mkdir(parents=True, exist_ok=True)
-        path = self.root / LOCK
-        handle = _acquire(path)
-        try:
-            yield
-        finally:
-            path.unlink(missing_ok=True)
-            os.close(handle)
-
-
-def _holder(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def _describe(holder: dict) -> str:
-    started = holder.get("started")
-    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)) if started else "?"
-    return f"pid {holder.get('pid', '?')} on {holder.get('host', '?')}, since {since}"
-
-
-def _acquire(path: Path) -> int:
-    """Open ``path`` and take its exclusive ``flock``; the open descriptor holds the lock."""
-    while True:
-        handle = os.open(path, os.O_RDWR | os.O_CREAT, file_mode())
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(handle)
-            raise PixelwiseError(
-                f"'{path.parent}' is in use by another pixelwise run ({_describe(_holder(path))}); "
-                "wait for it to finish or choose another --out"
-            ) from None
-        try:
-            current = os.stat(path).st_ino == os.fstat(handle).st_ino
-        except FileNotFoundError:
-            current = False
-        if current:
-            break
-        os.close(handle)  # the holder removed the file as we opened it: try the new one
-    stale = _holder(path)
-    if stale:
-        logger.warning(
-            "taking over the lock of a run that is no longer running (%s)", _describe(stale)
-        )
-    record = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
-    os.ftruncate(handle, 0)
-    os.pwrite(handle, json.dumps(record).encode(), 0)
-    return handle
+    def lock(self) -> AbstractContextManager[None]:
+        """Hold the run's lock for the duration (see :func:`pixelwise.ownership.folder_lock`)."""
+        return folder_lock(self.root)

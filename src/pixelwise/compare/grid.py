@@ -41,7 +41,7 @@ from typing import Any
 
 from pixelwise.classical.training import configured_method
 from pixelwise.config import ModelSection, RunConfig, TrainSection, load_config, merge, read_yaml
-from pixelwise.errors import PixelwiseError
+from pixelwise.errors import PixelwiseError, excerpt
 from pixelwise.options import Integer, ListOf, Mapping, Number, Optional, checked
 
 GRID_KEYS = (
@@ -62,6 +62,8 @@ NETWORK = "network"
 CLASSICAL = "classical"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+=-]+")
 MAX_NAME = 200
+RUN_SEED = "seed"
+"""The part of a network run's name that holds its seed."""
 
 
 @dataclass(frozen=True)
@@ -202,7 +204,7 @@ class Grid:
     def _network_run(self, combination: tuple[int, ...], seed: int, root: Path) -> PlannedRun:
         settings = self._settings(combination)
         configuration = _join(settings)
-        name = _join({**settings, "seed": str(seed)})
+        name = _join({**settings, RUN_SEED: str(seed)})
         config = self.base
         for axis, i in zip(self.axes, combination, strict=True):
             where = f"{self.source}: axes.{axis.key}={axis.labels[i]}"
@@ -248,11 +250,21 @@ def _label(value: Any) -> str:
         text = "null"
     else:
         text = str(value)
-    return _UNSAFE.sub("-", text).strip("-") or "-"
+    return _clean(text)
+
+
+def _clean(text: str) -> str:
+    """``text`` with every run of characters unsafe in a folder name made one ``-``, and
+    no ``-`` at either end but a leading minus sign (``-4`` stays ``-4``)."""
+    cleaned = _UNSAFE.sub("-", text)
+    sign = "-" if re.match(r"-[0-9.]", text) else ""
+    return sign + cleaned.removeprefix(sign).strip("-") or "-"
 
 
 def _join(settings: dict[str, str]) -> str:
-    return ",".join(f"{key}={value}" for key, value in settings.items()) or "base"
+    """A run's folder name: ``key=value`` pairs, each part cleaned (:func:`_clean`), so
+    that the name is one path component."""
+    return ",".join(f"{_clean(key)}={value}" for key, value in settings.items()) or "base"
 
 
 def _classical_settings(entry: dict[str, Any]) -> dict[str, str]:
@@ -263,6 +275,8 @@ def _classical_settings(entry: dict[str, Any]) -> dict[str, str]:
 def _check_unique(runs: list[PlannedRun], source: str) -> None:
     seen: dict[str, PlannedRun] = {}
     for run in runs:
+        if run.name in (".", "..") or "/" in run.name or "\\" in run.name or "\0" in run.name:
+            raise PixelwiseError(f"{source}: {run.name!r} is not a valid run folder name")
         if len(run.name) > MAX_NAME:
             raise PixelwiseError(
                 f"{source}: the run name {run.name[:60]}... is longer than {MAX_NAME} "
@@ -294,7 +308,9 @@ def _base(raw: dict[str, Any], path: Path) -> RunConfig:
         return load_config(path.parent / base)
     if base is None or isinstance(base, dict):
         return RunConfig.from_dict(base or {}, f"{path}: base")
-    raise PixelwiseError(f"{path}: base must be a run config mapping or a path, got {base!r}")
+    raise PixelwiseError(
+        f"{path}: base must be a run config mapping or a path, got {excerpt(base)}"
+    )
 
 
 def _dotted(raw: Any, where: str) -> dict[str, Any]:
@@ -305,7 +321,11 @@ def _dotted(raw: Any, where: str) -> dict[str, Any]:
 def _axis(key: Any, values: Any, source: str) -> Axis:
     where = f"{source}: axes.{key}"
     if not isinstance(key, str) or not key:
-        raise PixelwiseError(f"{source}: an axis key must be a non-empty string, got {key!r}")
+        raise PixelwiseError(
+            f"{source}: an axis key must be a non-empty string, got {excerpt(key)}"
+        )
+    if key == RUN_SEED:
+        raise PixelwiseError(f"{where}: the run seed is not an axis; give seeds: [...] instead")
     if isinstance(values, list):
         if not values:
             raise PixelwiseError(f"{where} has no values")
@@ -319,7 +339,7 @@ def _axis(key: Any, values: Any, source: str) -> Axis:
     else:
         raise PixelwiseError(
             f"{where} must be a list of values, or a mapping of variant names to mappings "
-            f"of dotted keys; got {values!r}"
+            f"of dotted keys; got {excerpt(values)}"
         )
     if len(set(labels)) != len(labels):
         raise PixelwiseError(f"{where}: two values have the same name in run names: {labels}")
@@ -330,12 +350,17 @@ def _axes(raw: Any, source: str) -> tuple[Axis, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, dict):
-        raise PixelwiseError(f"{source}: axes must be a mapping of keys to values, got {raw!r}")
+        raise PixelwiseError(
+            f"{source}: axes must be a mapping of keys to values, got {excerpt(raw)}"
+        )
     axes = [_axis(key, values, source) for key, values in raw.items()]
     shorts = [axis.short for axis in axes]
-    # two axes ending in the same key name keep their full dotted keys in run names
+    # two axes ending in the same key name, or in the run's own "seed", keep their full
+    # dotted keys in run names
     return tuple(
-        dataclasses.replace(axis, short=axis.key) if shorts.count(axis.short) > 1 else axis
+        dataclasses.replace(axis, short=axis.key)
+        if shorts.count(axis.short) > 1 or axis.short == RUN_SEED
+        else axis
         for axis in axes
     )
 
@@ -368,7 +393,9 @@ def _combinations(axes: tuple[Axis, ...], exclude: Any, source: str) -> tuple[tu
     if exclude is None:
         exclude = []
     if not isinstance(exclude, list):
-        raise PixelwiseError(f"{source}: exclude must be a list of mappings, got {exclude!r}")
+        raise PixelwiseError(
+            f"{source}: exclude must be a list of mappings, got {excerpt(exclude)}"
+        )
     rules = [_selection(rule, axes, f"{source}: exclude[{i}]") for i, rule in enumerate(exclude)]
     every = itertools.product(*(range(len(axis.labels)) for axis in axes)) if axes else [()]
     kept = tuple(
@@ -392,7 +419,7 @@ def _classical(raw: Any, source: str) -> tuple[dict[str, Any], ...]:
     ):
         raise PixelwiseError(
             f"{source}: classical must be a list of {{name: METHOD, params: {{...}}}} "
-            f"entries, got {raw!r}"
+            f"entries, got {excerpt(raw)}"
         )
     return tuple(entries)
 

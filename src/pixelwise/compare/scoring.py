@@ -32,19 +32,23 @@ from pixelwise.compare.statistics import nan_mean
 from pixelwise.data.base import SegmentationDataset
 from pixelwise.data.transforms import scaled_size
 from pixelwise.files import atomic_file, write_text_atomic
-from pixelwise.inference.evaluate import EvaluationResult, check_compatible, write_metrics
+from pixelwise.inference.evaluate import (
+    METRICS_FILES,
+    EvaluationResult,
+    check_compatible,
+    write_metrics,
+)
 from pixelwise.inference.segmenter import Segmenter
 from pixelwise.inference.threads import torch_threads
 from pixelwise.metrics import BoundaryF1, BoundaryScores, ConfusionMatrix
 from pixelwise.metrics.per_image import PerImageConfusion
 from pixelwise.models.summary import summary
+from pixelwise.ownership import MANIFEST, OwnedFolder
 
 PER_IMAGE_FILE = "per_image.npz"
 PREDICTIONS_FILE = "predictions.npz"
 COST_FILE = "cost.json"
-SCORE_FILES = frozenset(
-    {PER_IMAGE_FILE, PREDICTIONS_FILE, COST_FILE, "metrics.json", "confusion.png"}
-)
+SCORE_FILES = frozenset({PER_IMAGE_FILE, PREDICTIONS_FILE, COST_FILE, MANIFEST, *METRICS_FILES})
 
 
 @dataclass(frozen=True)
@@ -238,7 +242,7 @@ def score_model(
             kept[index] = _labels(segmenter, dataset[index][0]).numpy().astype(np.uint8)
     image = latency_image(dataset, scoring.latency_size)
     cost = model_cost(segmenter, image, scoring.latency_repeats, scoring.latency_threads)
-    write_metrics(result, folder, **context)
+    write_metrics(result, OwnedFolder(folder, "compare"), **context)
     scores.save(folder / PER_IMAGE_FILE)
     with atomic_file(folder / PREDICTIONS_FILE) as temporary, temporary.open("wb") as handle:
         np.savez_compressed(handle, **{f"i{index}": labels for index, labels in kept.items()})

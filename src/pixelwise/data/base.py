@@ -41,12 +41,36 @@ class DatasetInfo:
 
     @classmethod
     def from_dict(cls, d: dict) -> DatasetInfo:
+        """The facts in ``d`` (as :meth:`to_dict` writes them); ``ValueError`` naming the
+        key of anything else: classes must be names, each colour three integers 0..255."""
+        classes, colours = d["classes"], d["colours"]
+        if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+            raise ValueError(f"classes must be a list of names, got {classes!r}")
+        if not isinstance(colours, list) or not all(map(_is_colour, colours)):
+            raise ValueError(
+                f"colours must be a list of [R, G, B] colours, each value an integer in "
+                f"0..255, got {colours!r}"
+            )
         return cls(
-            classes=tuple(d["classes"]),
-            colours=tuple(tuple(int(v) for v in c) for c in d["colours"]),
-            ignore_index=int(d["ignore_index"]),
-            channels=int(d["channels"]),
+            classes=tuple(classes),
+            colours=tuple(tuple(c) for c in colours),
+            ignore_index=_integer(d["ignore_index"], "ignore_index"),
+            channels=_integer(d["channels"], "channels"),
         )
+
+
+def _is_colour(value: object) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 3
+        and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in value)
+    )
+
+
+def _integer(value: object, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{key} must be an integer, got {value!r}")
+    return value
 
 
 def default_colours(n: int) -> tuple[Colour, ...]:

@@ -134,8 +134,15 @@ def write_png_atomic(
 
 
 def folder_images(folder: Path) -> list[Path]:
-    """The image files in ``folder``, sorted by name (not recursive)."""
-    return sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))
+    """The image files in ``folder``, sorted by name (not recursive). A symbolic link with
+    an image's name is listed even when it leads nowhere (dangling, or a loop), so that
+    reading it fails by name instead of it going missing silently."""
+    return sorted(p for p in folder.iterdir() if is_image_entry(p))
+
+
+def is_image_entry(path: Path) -> bool:
+    """An image file, or a symbolic link with an image's name that is not a folder."""
+    return is_image_file(path) and (path.is_file() or (path.is_symlink() and not path.is_dir()))
 
 
 def list_images(folder_or_files: Iterable[str | Path] | str | Path) -> list[Path]:

@@ -19,9 +19,12 @@ model's card):
   without ``imagecodecs`` (LZW, JPEG) is read by PIL when it holds 8-bit pixels.
 - An image is a file path, or bytes in memory (``bytes`` or a binary file object, e.g. an
   upload), held by an :class:`ImageSource`; in-memory images never touch the disk.
-- Bytes that no reader recognises, and pixel types pixelwise does not read, raise
-  :class:`UnsupportedImageError` (a ``PixelwiseError``); everything else that a file can get
-  wrong (truncated data, several pages, out-of-range values) raises ``PixelwiseError``.
+- Bytes that no reader recognises, and pixel types pixelwise does not read (more than 4
+  samples, integers other than 8/16-bit unsigned), raise :class:`UnsupportedImageError`
+  (a ``PixelwiseError``), from the header. An image over a limit (pixels, decoded bytes,
+  TIFF tiles or strips far larger than the image) raises :class:`ImageTooLargeError`, from
+  the header too. Everything else that a file can get wrong (truncated data, several
+  pages, out-of-range values) raises ``PixelwiseError``.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from PIL import Image, UnidentifiedImageError
 
 from pixelwise.data.dihedral import IDENTITY, Dihedral, from_exif
 from pixelwise.errors import PixelwiseError
+from pixelwise.sizes import format_size
 
 DEFAULT_MAX_PIXELS = 89_478_485
 """PIL's default ``MAX_IMAGE_PIXELS`` (above it PIL only warns, up to twice as much)."""
@@ -54,10 +58,16 @@ _PIL_LIMIT_LOCK = threading.Lock()
 _UINT16_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N"})
 _PNG_16BIT_COLOUR = frozenset({2, 4, 6})  # IHDR colour types: RGB, gray + alpha, RGBA
 READABLE_FORMATS = "PNG, JPEG, TIFF, BMP, GIF, WebP"
+MAX_SEGMENT_BYTES = 16 * 2**20
+"""A TIFF tile or strip may decode to more bytes than its image up to this size."""
 
 
 class UnsupportedImageError(PixelwiseError):
     """Bytes that are not an image format pixelwise reads, or pixels of a type it does not read."""
+
+
+class ImageTooLargeError(PixelwiseError):
+    """An image over a limit: pixels, decoded bytes, or the size of its TIFF tiles."""
 
 
 ImageInput = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO
@@ -116,7 +126,12 @@ class ImageSource:
 
     def check_exists(self) -> None:
         if self.path is not None and not self.path.is_file():
-            raise PixelwiseError(f"cannot read image '{self.name}': no such file")
+            reason = (
+                "a symbolic link that leads to no file (dangling, or a loop)"
+                if self.path.is_symlink()
+                else "no such file"
+            )
+            raise PixelwiseError(f"cannot read image '{self.name}': {reason}")
 
 
 @dataclass(frozen=True)
@@ -235,10 +250,24 @@ class ImageHeader:
     def pixels(self) -> int:
         return self.height * self.width
 
+    @property
+    def decoded_bytes(self) -> int:
+        """Bytes of the stored pixels once decoded: pixels × samples × bytes per sample."""
+        return self.pixels * self.samples * self.dtype.itemsize
+
+    def check_decoded_bytes(self, max_bytes: int, flag: str) -> None:
+        """Raise when decoding the image whole needs more than ``max_bytes`` (``flag`` sets it)."""
+        if self.decoded_bytes > max_bytes:
+            raise ImageTooLargeError(
+                f"image '{self.name}' ({self.width}x{self.height}, {self.samples} × "
+                f"{self.dtype} samples per pixel) decodes to {format_size(self.decoded_bytes)}, "
+                f"above the limit of {format_size(max_bytes)} ({flag})"
+            )
+
     def check_pixels(self, max_pixels: int | None, hint: str = "") -> None:
         """Raise when the image has more than ``max_pixels`` pixels (``None``: no limit)."""
         if max_pixels is not None and self.pixels > max_pixels:
-            raise PixelwiseError(
+            raise ImageTooLargeError(
                 f"image '{self.name}' is {self.width}x{self.height} ({self.pixels:,} pixels), "
                 f"above the limit of {max_pixels:,} pixels (--max-pixels){hint}"
             )
@@ -261,16 +290,29 @@ def _orientation(value: object, path: str | Path) -> Dihedral:
     return transform
 
 
-def _page_index(pages: int, page: int | None, path: str | Path) -> int:
-    if page is None:
-        if pages > 1:
-            raise PixelwiseError(
-                f"image '{path}' has {pages} pages; choose one with --page N (0..{pages - 1})"
+class PageError(PixelwiseError):
+    """A multipage file without a choice of page, or a page it does not have. The message
+    names the command line's ``--page``; :meth:`worded` names another way to choose."""
+
+    def __init__(self, path: str | Path, pages: int, page: int | None) -> None:
+        self.path, self.pages, self.page = path, pages, page
+        super().__init__(self.worded("--page "))
+
+    def worded(self, choice: str) -> str:
+        """The message, with ``choice`` followed by a page number (``"--page "``,
+        ``"the query parameter page="``) as the way to choose a page."""
+        if self.page is None:
+            return (
+                f"image '{self.path}' has {self.pages} pages; choose one with {choice}N "
+                f"(0..{self.pages - 1})"
             )
-        return 0
-    if not 0 <= page < pages:
-        raise PixelwiseError(f"image '{path}' has {pages} page(s); --page {page} is not one")
-    return page
+        return f"image '{self.path}' has {self.pages} page(s); {choice}{self.page} is not one"
+
+
+def _page_index(pages: int, page: int | None, path: str | Path) -> int:
+    if (page is None and pages > 1) or (page is not None and not 0 <= page < pages):
+        raise PageError(path, pages, page)
+    return page or 0
 
 
 # --- TIFF through tifffile --------------------------------------------------------------
@@ -464,7 +506,32 @@ def read_header(image: ImageInput | ImageSource, options: ReadOptions | None = N
     source = ImageSource.of(image)
     source.check_exists()
     header = _tiff_header(source, options) if is_tiff(source) else None
-    return header or _pil_header(source, options)
+    header = header or _pil_header(source, options)
+    _check_layout(header)
+    return header
+
+
+def _check_layout(header: ImageHeader) -> None:
+    """Refuse, before decoding, pixels that pixelwise does not read (more than 4 samples,
+    types other than 8/16-bit unsigned and float) and a TIFF whose tiles or strips decode
+    to far more than its image (:data:`MAX_SEGMENT_BYTES` or the image's size)."""
+    name = header.name
+    if not 1 <= header.samples <= 4:
+        raise UnsupportedImageError(
+            f"image '{name}' has {header.samples} samples per pixel; pixelwise reads gray or "
+            "RGB images, with or without alpha (1 to 4 samples)"
+        )
+    if header.dtype.kind not in "buf" or (header.dtype.kind == "u" and header.dtype.itemsize > 2):
+        raise UnsupportedImageError(
+            f"image '{name}' has {header.dtype} pixels; pixelwise reads 8- and 16-bit unsigned "
+            "integer and float images: convert it to one of these"
+        )
+    if header.segment_bytes > max(header.decoded_bytes, MAX_SEGMENT_BYTES):
+        raise ImageTooLargeError(
+            f"TIFF '{name}' is {header.width}x{header.height} but stores it in tiles or strips "
+            f"of {format_size(header.segment_bytes)} each, more than the image itself; "
+            "rewrite it with smaller tiles"
+        )
 
 
 def as_channels(image: np.ndarray, channels: int) -> np.ndarray:

@@ -13,6 +13,7 @@ from lightning.pytorch.accelerators import CUDAAccelerator
 from lightning.pytorch.callbacks import TQDMProgressBar
 
 from pixelwise.config import RunConfig, differences, load_config, resumable_keys
+from pixelwise.data.augment import build_augmentation
 from pixelwise.data.base import SegmentationDataset
 from pixelwise.data.registry import load_split
 from pixelwise.data.stats import resolve_class_weights
@@ -20,13 +21,17 @@ from pixelwise.data.transforms import Normalization
 from pixelwise.engine.budget import TimeBudget
 from pixelwise.engine.callbacks import EpochRecord, SafeCheckpointIO, read_checkpoint
 from pixelwise.engine.datamodule import SegmentationDataModule, default_workers
-from pixelwise.engine.hardware import trainer_hardware
+from pixelwise.engine.hardware import (
+    check_batches,
+    check_hardware_names,
+    trainer_hardware,
+)
 from pixelwise.engine.loggers import build_logger, check_logger
 from pixelwise.engine.module import SegmentationModule
 from pixelwise.engine.optim import check_optimisation
 from pixelwise.engine.transfer import FreezeEncoder, check_transfer, start_from
 from pixelwise.errors import PixelwiseError
-from pixelwise.losses import parse_loss_spec
+from pixelwise.losses import build_loss, parse_loss_spec
 from pixelwise.models import build_model
 from pixelwise.models.registry import check_model_name
 from pixelwise.models.saving import ModelCard
@@ -55,23 +60,28 @@ class TrainingPlan:
     val: SegmentationDataset
     model_config: dict
     card: ModelCard
+    class_weights: list[float] | None
 
 
 def check_settings(config: RunConfig) -> None:
-    """The checks that need no data: model name, loss, optimisation, hardware, logger."""
+    """The checks that need neither data nor this machine: model name, loss, optimisation,
+    hardware names, logger, augmentation steps."""
     check_model_name(config.model.name)
     parse_loss_spec(config.train.loss)
     check_optimisation(config.train)
-    trainer_hardware(config.train)
+    check_hardware_names(config.train)
     check_logger(config.train.logger)
+    data = config.data
+    build_augmentation(data.augment, tuple(data.crop) if data.crop else None, 255, config.seed)
 
 
-def plan(config: RunConfig) -> TrainingPlan:
+def plan(config: RunConfig, progress: bool = True) -> TrainingPlan:
     """Check everything a run needs before anything is written.
 
-    The model name, loss, optimisation, hardware and logger settings, then the data
-    (every pair read and checked), then the architecture for its classes and channels,
-    and the transfer settings.
+    The settings (:func:`check_settings`), then the data (every pair read and checked)
+    and the processes it is shared by, then the architecture for its classes and
+    channels, the class weights, and the transfer settings with the starting weights
+    they load. (:func:`fit` checks this machine's devices first.)
     """
     check_settings(config)
     train = load_split(config.data, config.data.train_split)
@@ -88,10 +98,14 @@ def plan(config: RunConfig) -> TrainingPlan:
         encoder=config.model.encoder,
         **config.model.options,
     )
+    check_batches(config.train, len(train) * config.data.train_repeats, config.data.batch_size)
     check_transfer(model, config)
+    start_from(model, config)
+    weights = resolve_class_weights(config.train.class_weights, train, progress)
+    build_loss(config.train.loss, info.num_classes, info.ignore_index, weights)
     normalization = Normalization.default(info.channels)
     card = ModelCard(model.config, info, normalization, input_scale=config.data.scale)
-    return TrainingPlan(train, val, model.config, card)
+    return TrainingPlan(train, val, model.config, card, weights)
 
 
 def check_resume(run: RunDir, config: RunConfig) -> Path:
@@ -189,7 +203,8 @@ def fit(
     processes exit when training ends, and only process 0 returns.
     """
     run = RunDir(Path(config.out))
-    prepared = plan(config)
+    trainer_hardware(config.train)  # this machine has the devices asked for
+    prepared = plan(config, progress)
     resume_from = check_resume(run, config) if resume else None
     trainer = _trainer(config, run, prepared.card, progress)
     if not trainer.is_global_zero:
@@ -215,9 +230,7 @@ def _train(
         prepared.model_config,
         ignore_index=prepared.card.info.ignore_index,
         train=config.train,
-        class_weights=resolve_class_weights(
-            config.train.class_weights, prepared.train, progress=progress
-        ),
+        class_weights=prepared.class_weights,
     )
     if resume_from is None:
         start_from(module.model, config)

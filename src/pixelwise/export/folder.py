@@ -1,7 +1,9 @@
 """The exported folder on disk: written whole, and opened only after it is checked.
 
-Writing assembles the graph files and ``config.json`` (the model's card plus the
-:class:`~pixelwise.export.record.ExportRecord`) beside the destination and swaps them in.
+Writing assembles the graph files, ``config.json`` (the model's card plus the
+:class:`~pixelwise.export.record.ExportRecord`) and the manifest of
+:mod:`pixelwise.ownership` beside the destination and swaps them in; an earlier export is
+replaced only when the folder holds nothing else.
 Opening checks each graph file against its recorded size and SHA-256, loads it in the
 chosen runtime, and runs it once on the smallest input it takes to check that it takes
 the card's channels and gives the card's number of classes.
@@ -24,50 +26,45 @@ from pixelwise.export.record import GRAPH_FILES, ExportRecord, FileStamp
 from pixelwise.export.runtime import GraphRunner
 from pixelwise.export.torchscript import TorchScriptRunner
 from pixelwise.files import write_folder_atomic
-from pixelwise.models.saving import CONFIG_FILE, FORMAT, WEIGHTS_FILE, ModelCard
+from pixelwise.models.saving import CONFIG_FILE, WEIGHTS_FILE, ModelCard
+from pixelwise.ownership import OwnedFolder
 
-
-def _is_exported_folder(folder: Path) -> bool:
-    """Whether ``folder/config.json`` is a pixelwise card with an export record."""
-    try:
-        raw = json.loads((folder / CONFIG_FILE).read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(raw, dict) and raw.get("format") == FORMAT and "export" in raw
+EXPORT = "export"
+"""The command that writes exported folders, as their manifests record it."""
 
 
 def check_destination(out: Path, source: Path) -> None:
-    """``out`` may be new, an empty folder, or an exported folder (which is replaced).
+    """``out`` may be new, empty, or hold only what an earlier export wrote (replaced whole).
 
-    Anything else, the source model's own folder above all, is a user error: export
-    never replaces what it did not write, nor a model's weights.
+    Anything else, the source model's own folder above all, is a user error: export never
+    replaces what it did not write (:mod:`pixelwise.ownership`), nor a model's weights.
     """
     if out.resolve() == source.resolve() or (out / WEIGHTS_FILE).exists():
         raise PixelwiseError(f"--out '{out}' holds a saved model's weights; choose a new folder")
-    if out.exists() and not out.is_dir():
-        raise PixelwiseError(f"--out '{out}' is a file; choose a new folder")
-    if out.is_dir() and any(out.iterdir()) and not _is_exported_folder(out):
-        raise PixelwiseError(
-            f"--out '{out}' is a folder that holds files pixelwise did not export; "
-            "choose a new or empty folder"
-        )
+    folder = OwnedFolder(out, EXPORT)
+    folder.check([])
+    folder.check_only_own()
 
 
 def write_exported(
     out: Path, card: ModelCard, record: ExportRecord, write_graph: Callable[[Path], None]
 ) -> Path:
-    """Write the exported folder ``out`` atomically.
+    """Write the exported folder ``out`` atomically, with its manifest.
 
     ``write_graph(folder)`` writes the graph files of ``record.format`` into the staging
     folder; their stamps fill ``record.files``, and the card with the record becomes
-    ``config.json``.
+    ``config.json``. The folder is checked again (:func:`check_destination`) just before
+    it replaces an earlier export.
     """
 
     def write(staging: Path) -> None:
         write_graph(staging)
-        files = {name: FileStamp.of(staging / name) for name in GRAPH_FILES[record.format]}
+        names = GRAPH_FILES[record.format]
+        files = {name: FileStamp.of(staging / name) for name in names}
         exported = replace(card, export=replace(record, files=files).to_dict())
         (staging / CONFIG_FILE).write_text(json.dumps(exported.to_dict(), indent=2))
+        OwnedFolder(staging, EXPORT).record([*names, CONFIG_FILE])
+        OwnedFolder(out, EXPORT).check_only_own()
 
     return write_folder_atomic(out, write)
 

@@ -13,15 +13,16 @@ import torch
 from tqdm.auto import tqdm
 
 from pixelwise.data.base import SegmentationDataset
+from pixelwise.data.io import encode_png
 from pixelwise.errors import PixelwiseError
-from pixelwise.files import write_text_atomic
 from pixelwise.inference.segmenter import Segmenter
 from pixelwise.metrics import ConfusionMatrix, SegmentationScores
 from pixelwise.metrics.boundary import BoundaryF1
 from pixelwise.metrics.crops import CropFactorScores
 from pixelwise.metrics.instance import InstanceScores
 from pixelwise.metrics.per_image import build_confusion
-from pixelwise.report.heatmap import write_confusion_heatmap
+from pixelwise.ownership import OwnedFolder
+from pixelwise.report.heatmap import confusion_heatmap
 
 METRICS_FILE = "metrics.json"
 HEATMAP_FILE = "confusion.png"
@@ -118,15 +119,20 @@ def evaluate(
     )
 
 
-def write_metrics(result: EvaluationResult, folder: Path, **context: object) -> Path:
-    """Write ``folder/metrics.json`` and ``folder/confusion.png``, each atomically.
+METRICS_FILES = (METRICS_FILE, HEATMAP_FILE)
+"""The files :func:`write_metrics` writes."""
+
+
+def write_metrics(result: EvaluationResult, folder: OwnedFolder, **context: object) -> Path:
+    """Write ``metrics.json`` and ``confusion.png`` into ``folder``, each atomically, and
+    record them in its manifest (the caller has checked that it may replace them).
 
     ``metrics.json`` holds ``context`` (what was scored: model, data, split), the
     dataset-level scores, and each extra under its own key. ``confusion.png`` is the
     row-normalised confusion matrix. Returns the ``metrics.json`` path.
     """
-    path = Path(folder) / METRICS_FILE
     document = {**context, **result.scores.to_dict(), **result.extras}
-    write_text_atomic(path, json.dumps(document, indent=2, allow_nan=False))
-    write_confusion_heatmap(Path(folder) / HEATMAP_FILE, result.matrix, result.scores.class_names)
+    path = folder.write_text(METRICS_FILE, json.dumps(document, indent=2, allow_nan=False))
+    heatmap = confusion_heatmap(result.matrix, result.scores.class_names)
+    folder.write_bytes(HEATMAP_FILE, encode_png(heatmap))
     return path

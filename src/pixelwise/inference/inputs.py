@@ -19,7 +19,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pixelwise.data.io import IMAGE_SUFFIXES, folder_images, is_image_file, list_images
+from pixelwise.data.io import (
+    IMAGE_SUFFIXES,
+    folder_images,
+    is_image_entry,
+    is_image_file,
+    list_images,
+)
 from pixelwise.errors import PixelwiseError
 
 MANIFEST_SUFFIX = ".txt"
@@ -61,7 +67,7 @@ def _manifest(path: Path) -> list[Path]:
 def _matches(pattern: str) -> list[Path]:
     """The image files a glob pattern matches, sorted."""
     found = sorted(Path(p) for p in glob.glob(pattern, recursive=True))
-    files = [p for p in found if p.is_file() and is_image_file(p)]
+    files = [p for p in found if is_image_entry(p)]
     if not files:
         suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
         raise PixelwiseError(f"the pattern '{pattern}' matches no image file ({suffixes})")

@@ -24,6 +24,7 @@ from pixelwise.inference.outputs import EncodedOutputs, RowOutputs, labels_from
 from pixelwise.inference.segmenter import Segmenter, label_dtype
 from pixelwise.inference.tiling import TileOptions, predict_tiled
 from pixelwise.inference.tta import TTA
+from pixelwise.sizes import format_size
 
 
 def check_model_options(segmenter: Segmenter, options: PredictOptions) -> None:
@@ -59,12 +60,14 @@ def wants_tiles(
 def check_readable(
     header: ImageHeader, tiled: bool, channels: int, max_memory: int, read: ReadOptions
 ) -> None:
-    """Whole images obey the pixel limit; tiled ones that must be decoded whole (anything but
-    a tiled or striped TIFF) must fit ``max_memory`` decoded."""
+    """Whole images obey the pixel limit; whatever is decoded whole (whole images, and tiled
+    ones that cannot be read by region: anything but a tiled or striped TIFF) must fit
+    ``max_memory`` decoded."""
     if not tiled:
         header.check_pixels(
             read.max_pixels, "; predict it in tiles (--tile auto, --tile H W) or raise it"
         )
+        header.check_decoded_bytes(max_memory, "--max-memory")
         return
     if readable_by_region(header):
         return
@@ -73,7 +76,7 @@ def check_readable(
         raise PixelwiseError(
             f"image '{header.name}' is {header.width}x{header.height}; it cannot be read by "
             f"region (only tiled or striped TIFF can), and decoding it whole needs "
-            f"{decoded / 2**30:.1f} GiB, above --max-memory {max_memory / 2**30:.1f} GiB: "
+            f"{format_size(decoded)}, above --max-memory {format_size(max_memory)}: "
             "convert it to a tiled TIFF or raise --max-memory"
         )
 

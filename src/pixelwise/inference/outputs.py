@@ -38,8 +38,8 @@ import queue
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -123,6 +123,26 @@ class Receipt:
         return json.dumps(asdict(self), separators=(",", ":"))
 
     @classmethod
+    def from_text(cls, text: str) -> Receipt:
+        """The receipt written as ``text``; ``ValueError`` unless every field has the type
+        and form that pixelwise writes (an output path is relative, inside OUT)."""
+        raw = json.loads(text)
+        if not isinstance(raw, dict) or set(raw) != {f.name for f in fields(cls)}:
+            raise ValueError("not a receipt")
+        receipt = cls(**raw)
+        typed = (
+            isinstance(receipt.input, str)
+            and isinstance(receipt.settings, str)
+            and all(_is_count(v) for v in (receipt.input_bytes, receipt.input_mtime_ns))
+            and isinstance(receipt.summary, dict)
+            and isinstance(receipt.outputs, dict)
+            and all(_is_output_record(record) for record in receipt.outputs.values())
+        )
+        if not typed:
+            raise ValueError("malformed receipt")
+        return receipt
+
+    @classmethod
     def for_input(cls, path: Path, settings: str) -> Receipt:
         stat = path.stat()
         return cls(str(path.resolve()), stat.st_size, stat.st_mtime_ns, settings)
@@ -148,6 +168,19 @@ class Receipt:
         return True
 
 
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_output_record(record: object) -> bool:
+    """An output's record: a relative ``path`` inside OUT, its ``bytes`` and ``sha256``."""
+    if not isinstance(record, dict) or not isinstance(record.get("path"), str):
+        return False
+    path = PurePosixPath(record["path"])
+    inside = not path.is_absolute() and ".." not in path.parts and path.parts != ()
+    return inside and _is_count(record.get("bytes")) and isinstance(record.get("sha256"), str)
+
+
 def file_sha256(path: Path) -> str:
     """The SHA-256 digest of a file's bytes, hex."""
     digest = hashlib.sha256()
@@ -166,7 +199,7 @@ def read_receipt(label: Path) -> Receipt | None:
         else:
             with open_pil(label) as image:
                 text = image.info.get(RECEIPT_KEY, "")
-        return Receipt(**json.loads(text))
+        return Receipt.from_text(text)
     except (OSError, ValueError, TypeError, PixelwiseError, tifffile.TiffFileError):
         return None
 

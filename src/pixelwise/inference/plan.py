@@ -30,10 +30,11 @@ from pixelwise.inference.inputs import InputList, list_inputs
 from pixelwise.inference.one_image import check_model_options, check_readable, wants_tiles
 from pixelwise.inference.options import PredictOptions
 from pixelwise.inference.outputs import Receipt, output_paths
-from pixelwise.inference.resume import check_outputs_spare_inputs, check_run_file, complete_receipt
+from pixelwise.inference.resume import check_outputs_spare_inputs, complete_receipt
 from pixelwise.inference.segmenter import Segmenter
-from pixelwise.inference.writer import ERRORS_FILE, SUMMARY_FILE
+from pixelwise.inference.writer import ERRORS_FILE, PREDICT, run_files
 from pixelwise.models.saving import CONFIG_FILE, WEIGHTS_FILE, resolve_model_dir
+from pixelwise.ownership import OwnedFolder
 
 logger = logging.getLogger(__name__)
 
@@ -216,9 +217,7 @@ def plan_run(
         _refuse_bad(bad, len(inspections))
     outputs = (path for plan, _ in planned for path in plan.paths.values())
     check_outputs_spare_inputs(outputs, listed.folders, listed.files, setup.out)
-    for name, wanted in ((SUMMARY_FILE, options.summary), (ERRORS_FILE, options.skip_bad)):
-        if wanted:
-            check_run_file(setup.out / name)
+    OwnedFolder(setup.out, PREDICT).check(run_files(options))
     for _, inspection in planned:
         if inspection.conflict is not None:
             raise PixelwiseError(inspection.conflict)

@@ -9,7 +9,7 @@ lists is in place unchanged (see :mod:`pixelwise.inference.outputs`).
 
 from __future__ import annotations
 
-import json
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -22,7 +22,7 @@ def check_outputs_spare_inputs(
 ) -> None:
     """No output may be an input file or land in a folder that inputs are listed from
     (``folders``; ``files``: the input files)."""
-    input_files = {file.resolve() for file in files}
+    input_files = {Path(os.path.realpath(file)) for file in files}  # a link loop stays as is
     input_folders = {folder.resolve() for folder in folders}
     for path in outputs:
         resolved = path.resolve()
@@ -101,16 +101,3 @@ def complete_receipt(
     if not force and is_complete(source, paths, receipt, settings, out):
         return receipt
     return None
-
-
-def check_run_file(path: Path) -> None:
-    """``summary.jsonl``/``errors.jsonl`` may be replaced only when pixelwise wrote them."""
-    if not path.exists():
-        return
-    try:
-        lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        ours = all(isinstance(line, dict) and "input" in line for line in lines)
-    except (OSError, ValueError):
-        ours = False
-    if not ours:
-        raise not_ours(path)

@@ -4,7 +4,8 @@
 whole images, or one tiled image, predicted and written atomically under ``OUT``, each
 label file with its receipt (:mod:`pixelwise.inference.outputs`). Local ``predict`` and
 the Ray engine both call it, so their files are the same. :func:`write_run_files` writes
-``summary.jsonl`` and ``errors.jsonl`` in input order.
+``summary.jsonl`` and ``errors.jsonl`` in input order, recorded in the folder's manifest
+(:mod:`pixelwise.ownership`).
 """
 
 from __future__ import annotations
@@ -19,17 +20,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pixelwise.data.reader import ReadOptions, decode
-from pixelwise.files import write_text_atomic
 from pixelwise.inference.one_image import put_tiled, put_whole, region_source
 from pixelwise.inference.options import PredictOptions
 from pixelwise.inference.outputs import ImageOutputs, Receipt
 from pixelwise.inference.segmenter import Segmenter
+from pixelwise.ownership import OwnedFolder
 
 if TYPE_CHECKING:
     from pixelwise.inference.plan import ImagePlan
 
 SUMMARY_FILE = "summary.jsonl"
 ERRORS_FILE = "errors.jsonl"
+PREDICT = "predict"
+"""The command that writes prediction folders, as their manifests record it."""
 
 
 @dataclass(frozen=True)
@@ -134,16 +137,21 @@ def write_run_files(
     (``options.skip_bad``: every bad input), both in the order of the input ``files``;
     returns their paths (``None`` for one not asked for)."""
     summary_path = errors_path = None
+    folder = OwnedFolder(out, PREDICT)
     if options.summary:
-        summary_path = out / SUMMARY_FILE
         lines = [summary_line(receipts[f], seconds.get(f)) for f in files if f in receipts]
-        write_text_atomic(summary_path, _json_lines(lines))
+        summary_path = folder.write_text(SUMMARY_FILE, _json_lines(lines))
     if options.skip_bad:
-        errors_path = out / ERRORS_FILE
         order = {str(file): index for index, file in enumerate(files)}
         ordered = sorted(bad, key=lambda record: order.get(record["input"], len(order)))
-        write_text_atomic(errors_path, _json_lines(ordered))
+        errors_path = folder.write_text(ERRORS_FILE, _json_lines(ordered))
     return summary_path, errors_path
+
+
+def run_files(options: PredictOptions) -> list[str]:
+    """The names of the run files that ``options`` ask for (see :func:`write_run_files`)."""
+    wanted = ((SUMMARY_FILE, options.summary), (ERRORS_FILE, options.skip_bad))
+    return [name for name, asked in wanted if asked]
 
 
 def _json_lines(records: Sequence[dict[str, Any]]) -> str:

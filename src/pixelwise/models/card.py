@@ -40,12 +40,13 @@ from pixelwise.models.registry import build_model
 from pixelwise.models.weights_file import Shape, check_fit, read_shapes, shapes
 
 FORMAT = "pixelwise-model"
+FORMAT_VERSION = 1
 INTERFACE = {"num_classes": "classes", "in_channels": "channels"}  # architecture key -> card key
 
 
 def header() -> dict:
     """The keys that open every saved ``config.json``: format, its version, the writer."""
-    return {"format": FORMAT, "format_version": 1, "pixelwise_version": __version__}
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, "pixelwise_version": __version__}
 
 
 @dataclass(frozen=True)

@@ -17,16 +17,27 @@ classical method is rebuilt from its JSON.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import safetensors.torch
 from torch import nn
 
+from pixelwise import __version__
 from pixelwise.errors import PixelwiseError
 from pixelwise.files import write_folder_atomic
-from pixelwise.models.card import FORMAT, Card, ClassicalCard, ModelCard, check_weights
+from pixelwise.models.card import (
+    FORMAT,
+    FORMAT_VERSION,
+    Card,
+    ClassicalCard,
+    ModelCard,
+    check_weights,
+)
 from pixelwise.models.pretrained import load_model_weights
 from pixelwise.models.registry import build_model
+
+logger = logging.getLogger("pixelwise")
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -91,6 +102,16 @@ def resolve_model_dir(path: str | Path) -> Path:
     )
 
 
+def refuse_model_folder(folder: Path, flag: str = "--out") -> None:
+    """A saved model's or an exported folder is written by save and export alone: a user
+    error when ``folder`` (given as ``flag``) is one."""
+    if _is_model_dir(folder):
+        raise PixelwiseError(
+            f"{flag} '{folder}' is a saved model or exported folder; its files are the "
+            "model's: choose another folder"
+        )
+
+
 def read_any_card(folder: Path) -> Card:
     """Parse ``folder/config.json``: a network's or a classical method's card.
 
@@ -101,11 +122,26 @@ def read_any_card(folder: Path) -> Card:
         raw = json.loads(file.read_text())
         if raw.get("format") != FORMAT:
             raise ValueError(f"format is {raw.get('format')!r}, expected {FORMAT!r}")
+        _check_version(raw.get("format_version"), file)
         return ClassicalCard.from_dict(raw) if "classical" in raw else ModelCard.from_dict(raw)
     except KeyError as err:
         raise PixelwiseError(f"invalid model config '{file}': missing key {err}") from None
-    except (ValueError, TypeError, AttributeError) as err:
+    except (ValueError, TypeError, AttributeError, PixelwiseError) as err:
         raise PixelwiseError(f"invalid model config '{file}': {err}") from None
+
+
+def _check_version(version: object, file: Path) -> None:
+    """A card of a format version this pixelwise does not know loads with a warning."""
+    if version is None:
+        return
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"format_version must be a positive integer, got {version!r}")
+    if version > FORMAT_VERSION:
+        logger.warning(
+            "'%s' has format_version %d, from a newer pixelwise than this one (%s, "
+            "format_version %d); it may not load as intended: upgrade pixelwise",
+            file, version, __version__, FORMAT_VERSION,
+        )  # fmt: skip
 
 
 def read_card(folder: Path) -> ModelCard:

@@ -10,9 +10,10 @@ import numpy as np
 
 from pixelwise.data.base import SegmentationDataset
 from pixelwise.data.inspect import InspectionReport, inspect_split
-from pixelwise.data.io import write_png_atomic
+from pixelwise.data.io import encode_png
 from pixelwise.errors import PixelwiseError
-from pixelwise.files import write_text_atomic
+from pixelwise.models.saving import refuse_model_folder
+from pixelwise.ownership import OwnedFolder, folder_lock
 from pixelwise.report.overlay import colorize, grid, to_rgb
 
 PANEL_SIDE = 160
@@ -81,16 +82,29 @@ def sample_grid(dataset: SegmentationDataset, count: int = 8) -> np.ndarray | No
     return grid(rows) if rows else None
 
 
-def write_inspection(report: InspectionReport, dataset: SegmentationDataset, out: Path) -> None:
-    """Write ``report.json``, ``class_frequencies.png`` and ``samples.png`` into ``out``.
+REPORT_FILE = "report.json"
+FREQUENCIES_FILE = "class_frequencies.png"
+SAMPLES_FILE = "samples.png"
+INSPECTION_FILES = (REPORT_FILE, FREQUENCIES_FILE, SAMPLES_FILE)
+"""The files :func:`write_inspection` writes."""
 
-    ``samples.png`` is left out when no sample can be read.
+
+def write_inspection(
+    report: InspectionReport, dataset: SegmentationDataset, out: OwnedFolder
+) -> None:
+    """Write ``report.json``, ``class_frequencies.png`` and ``samples.png`` into ``out``,
+    which the caller has checked.
+
+    ``samples.png`` is left out (an earlier one of pixelwise's removed) when no sample can
+    be read.
     """
-    write_text_atomic(out / "report.json", json.dumps(report.to_dict(), indent=2) + "\n")
-    write_png_atomic(out / "class_frequencies.png", frequency_chart(report))
+    out.write_text(REPORT_FILE, json.dumps(report.to_dict(), indent=2) + "\n")
+    out.write_bytes(FREQUENCIES_FILE, encode_png(frequency_chart(report)))
     samples = sample_grid(dataset)
-    if samples is not None:
-        write_png_atomic(out / "samples.png", samples)
+    if samples is None:
+        out.remove([SAMPLES_FILE])
+    else:
+        out.write_bytes(SAMPLES_FILE, encode_png(samples))
 
 
 def inspect_data(
@@ -104,8 +118,14 @@ def inspect_data(
     """Inspect ``split`` of dataset ``name`` (see :func:`pixelwise.data.inspect.inspect_split`).
 
     Writes ``out/report.json``, ``out/class_frequencies.png`` and ``out/samples.png``
-    (see :func:`write_inspection`) and returns the report.
+    (see :func:`write_inspection`) and returns the report. Files in ``out`` that
+    ``data inspect`` did not write are never replaced: one error, before any is read.
     """
+    folder = OwnedFolder(Path(out), "data inspect")
+    refuse_model_folder(folder.root)
+    folder.check(INSPECTION_FILES)
     report, dataset = inspect_split(name, split, root, progress, **options)
-    write_inspection(report, dataset, Path(out))
+    with folder_lock(folder.root):
+        folder.check(INSPECTION_FILES)
+        write_inspection(report, dataset, folder)
     return report

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
-
-from pixelwise.data.io import write_png_atomic
 
 
 def row_normalised(matrix: np.ndarray) -> np.ndarray:
@@ -48,11 +45,3 @@ def confusion_heatmap(matrix: np.ndarray, class_names: Sequence[str]) -> np.ndar
     canvas = FigureCanvasAgg(figure)
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
-
-
-def write_confusion_heatmap(
-    path: str | Path, matrix: np.ndarray, class_names: Sequence[str]
-) -> Path:
-    """Write the heatmap PNG at ``path`` atomically; returns the path."""
-    write_png_atomic(path, confusion_heatmap(matrix, class_names))
-    return Path(path)

@@ -26,10 +26,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pixelwise import __version__
-from pixelwise.data.reader import ImageHeader, ImageSource, UnsupportedImageError, read_header
+from pixelwise.data.reader import (
+    ImageHeader,
+    ImageSource,
+    ImageTooLargeError,
+    PageError,
+    UnsupportedImageError,
+    read_header,
+)
 from pixelwise.errors import PixelwiseError
 from pixelwise.inference.one_image import ImageResult, predict_image
 from pixelwise.inference.options import PredictOptions
@@ -42,6 +50,7 @@ from pixelwise.serve.openapi import (
     PREDICT_RESPONSES,
     ModelQuery,
     OutputQuery,
+    PageQuery,
     RleQuery,
     TtaQuery,
 )
@@ -60,6 +69,8 @@ PAGE_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
     "connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
 )
+CLIENT_CLOSED = 499
+"""The status recorded (never sent) for a client gone before its body arrived, as nginx's."""
 COMMON_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -125,7 +136,10 @@ class _ObserveRequests:
         finally:
             route = scope.get("route")
             name = getattr(route, "path", "other")
-            self.metrics.observe(name, scope["method"], status, time.perf_counter() - started)
+            if status == CLIENT_CLOSED:
+                self.metrics.disconnected(name)
+            else:
+                self.metrics.observe(name, scope["method"], status, time.perf_counter() - started)
 
 
 def _static(name: str) -> bytes:
@@ -156,20 +170,23 @@ def _parse_tta(modes: list[str], model: ServedModel) -> TTA | None:
 def _inspect(
     body: bytes, content_type: str, options: PredictOptions, model: ServedModel
 ) -> tuple[Upload, ImageHeader]:
-    """The request's image and its header, checked against the pixel limit (nothing is
-    decoded): 400 no image, 415 not an image, 422 an unreadable header, 413 too many pixels."""
+    """The request's image and its header, checked against the pixel and memory limits
+    (nothing is decoded): 400 no image, 415 not an image (or pixels pixelwise does not
+    read), 422 an unreadable header, 413 too many pixels or decoded bytes."""
     upload = image_from_body(body, content_type)
     read = options.read_options(model.segmenter.pixel_scaling)
     try:
         header = read_header(ImageSource.of(upload.data, upload.filename), read)
+        header.check_pixels(read.max_pixels)
+        header.check_decoded_bytes(options.max_memory, "the server's --max-memory")
+    except ImageTooLargeError as error:
+        raise ApiError(413, str(error)) from None
     except UnsupportedImageError as error:
         raise ApiError(415, str(error)) from None
+    except PageError as error:
+        raise ApiError(422, error.worded("the query parameter page=")) from None
     except PixelwiseError as error:
         raise ApiError(422, str(error)) from None
-    try:
-        header.check_pixels(read.max_pixels)
-    except PixelwiseError as error:
-        raise ApiError(413, str(error)) from None
     return upload, header
 
 
@@ -273,6 +290,7 @@ def create_app(models: dict[str, ServedModel], options: ServeOptions) -> FastAPI
         output: OutputQuery = "labels",
         tta: TtaQuery = None,
         rle: RleQuery = False,
+        page: PageQuery = None,
     ) -> Response:
         served = state.model(model)
         tta = tta or []
@@ -281,7 +299,7 @@ def create_app(models: dict[str, ServedModel], options: ServeOptions) -> FastAPI
         check_declared_size(request.headers.get("content-length"), limit)
         body = await read_limited(request.stream(), limit, BODY_IDLE_SECONDS)
         content_type = request.headers.get("content-type", "")
-        predict_options = options.predict_options(tta_views)
+        predict_options = options.predict_options(tta_views, page)
         upload, header = await asyncio.to_thread(
             _inspect, body, content_type, predict_options, served
         )
@@ -333,6 +351,14 @@ def _add_error_handlers(app: FastAPI) -> None:
             error.status_code,
             headers=error.headers,
         )
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, _: ClientDisconnect) -> Response:
+        logger.info(
+            "%s %s: the client disconnected before its request body arrived",
+            request.method, request.url.path,
+        )  # fmt: skip
+        return Response(status_code=CLIENT_CLOSED)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:

@@ -34,6 +34,7 @@ class Metrics:
         self._buckets: dict[str, list[int]] = {}
         self._sums: Counter[str] = Counter()
         self._counts: Counter[str] = Counter()
+        self._disconnects: Counter[str] = Counter()
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         """Record one answered request."""
@@ -46,6 +47,11 @@ class Metrics:
             self._sums[route] += seconds
             self._counts[route] += 1
 
+    def disconnected(self, route: str) -> None:
+        """Record one request whose client went away before its body arrived (not answered)."""
+        with self._lock:
+            self._disconnects[route] += 1
+
     def render(self, gauges: Mapping[str, tuple[str, float]]) -> str:
         """The exposition text; ``gauges``: name -> (help, value), named without the prefix."""
         name = f"{PREFIX}_requests_total"
@@ -55,6 +61,10 @@ class Metrics:
             for (route, method, status), count in sorted(self._requests.items()):
                 lines.append(f"{name}{_labels(route=route, method=method, status=str(status))} "
                              f"{count}")  # fmt: skip
+            gone = f"{PREFIX}_client_disconnects_total"
+            lines += [f"# HELP {gone} Requests whose client disconnected before its body "
+                      "arrived, by route (not answered).", f"# TYPE {gone} counter"]  # fmt: skip
+            lines += [f"{gone}{_labels(route=r)} {n}" for r, n in sorted(self._disconnects.items())]
             lines += self._histogram_lines()
         for gauge, (help_text, value) in gauges.items():
             full = f"{PREFIX}_{gauge}"

@@ -61,6 +61,11 @@ TtaQuery = Annotated[
     ),
 ]
 RleQuery = Annotated[bool, Query(description="json: add the labels run-length encoded.")]
+PageQuery = Annotated[
+    int | None,
+    Query(ge=0, description="The page of a multipage image (TIFF, GIF), 0-based; required "
+          "for one."),
+]  # fmt: skip
 PREDICT_DOC: dict[str, Any] = {
     "requestBody": {
         "required": True,

@@ -79,10 +79,12 @@ class ServeOptions:
         one request body, so this bounds the memory of bodies being received."""
         return max(64, 4 * (self.workers + self.queue))
 
-    def predict_options(self, tta: TTA | None) -> PredictOptions:
+    def predict_options(self, tta: TTA | None, page: int | None = None) -> PredictOptions:
         """The options of one prediction: ``predict``'s defaults, this server's pixel limit
-        and memory budget, the request's ``tta``."""
-        return PredictOptions(tta=tta, max_pixels=self.max_pixels, max_memory=self.max_memory)
+        and memory budget, the request's ``tta`` and ``page``."""
+        return PredictOptions(
+            tta=tta, page=page, max_pixels=self.max_pixels, max_memory=self.max_memory
+        )
 
 
 def check_tta(tta: TTA) -> None:

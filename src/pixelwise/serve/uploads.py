@@ -131,6 +131,16 @@ def _multipart_image(body: bytes, boundary: bytes) -> Upload:
     except Exception as error:  # python-multipart raises several types for malformed bodies
         raise ApiError(400, f"malformed multipart body: {error}") from None
     if parts.image is None:
-        given = ", ".join(repr(n) for n in parts.names) or "none"
-        raise ApiError(400, f"the multipart body has no field '{IMAGE_FIELD}' (fields: {given})")
+        raise ApiError(
+            400, f"the multipart body has no field '{IMAGE_FIELD}' ({_fields(parts.names)})"
+        )
     return parts.image
+
+
+def _fields(names: list[str], shown: int = 5) -> str:
+    """A few of a body's field ``names`` and their count, each cut short."""
+    if not names:
+        return "no fields"
+    listed = ", ".join(repr(name[:40]) for name in names[:shown])
+    more = f", ... ({len(names)} fields in all)" if len(names) > shown else ""
+    return f"fields: {listed}{more}"
