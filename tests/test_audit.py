@@ -433,6 +433,28 @@ def test_compare_resumes_a_run_that_was_killed_after_its_marker(
     assert main(["compare", str(grid), "--out", str(out)]) == 0, capsys.readouterr().err
 
 
+def test_compare_names_its_own_run_folder_as_a_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    run = tmp_path / "run"
+    RunDir(run).mark("compare")
+    grid = _grid(tmp_path, {"model.options.base_width": [4]})
+    assert main(["compare", str(grid), "--out", str(run), "--dry-run"]) == 2
+    assert "holds a run made by `pixelwise compare`, not a comparison" in error_of(capsys)
+
+
+def test_compare_of_a_grids_runs_into_its_own_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    grid = _grid(tmp_path, {"model.options.base_width": [4, 6]})
+    out = tmp_path / "out"
+    assert main(["compare", str(grid), "--out", str(out)]) == 0
+    runs = sorted(str(p) for p in (out / "runs").iterdir())
+    assert main(["compare", *runs, "--out", str(out)]) == 0, capsys.readouterr().err
+    document = json.loads((out / "results.json").read_text())
+    assert [r["configuration"] for r in document["runs"]] == [Path(r).name for r in runs]
+
+
 # --- SIGTERM ------------------------------------------------------------------------------
 
 

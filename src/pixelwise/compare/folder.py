@@ -72,6 +72,12 @@ class ComparisonDir:
         root = self.root
         if root.exists() and not root.is_dir():
             raise PixelwiseError(f"'{root}' is a file, not a comparison folder")
+        maker = RunDir(root).made_by()
+        if maker is not None:
+            raise PixelwiseError(
+                f"'{root}' holds a run made by `pixelwise {maker}`, not a comparison: "
+                "choose another --out"
+            )
         if root.is_dir() and any(root.iterdir()) and not self.is_marked():
             raise PixelwiseError(
                 f"'{root}' is not empty and is not a pixelwise comparison; pixelwise does "

@@ -218,19 +218,22 @@ def perform(task: Task, train: Trainer) -> dict[str, Any]:
     An error in training or scoring is recorded (``status: failed``, ``stage``,
     ``error``; an unexpected one's traceback in ``error.log``) instead of raised.
     """
-    record: dict[str, Any] = {
+    identity = {
         "name": task.name,
         "configuration": task.configuration,
         "settings": task.settings,
         "seed": task.seed,
         "kind": task.kind,
         "run_dir": task.model_dir,
+    }
+    if task.action == "keep":  # the scores as they were; what the run is, as planned now
+        return {**task.previous, **identity, "action": "keep"}
+    record: dict[str, Any] = {
+        **identity,
         "action": task.action,
         "score_key": task.score_key(),
         "wall_seconds": {"train": None, "score": None},
     }
-    if task.action == "keep":
-        return {**task.previous, "action": "keep"}
     stage, wall = "train", None
     try:
         if task.action in TRAINING_ACTIONS:
