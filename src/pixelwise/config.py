@@ -48,6 +48,9 @@ MODEL_COMMANDS = ("train", "summary", "compare")
 TRAIN_ONLY = ("train",)
 """For options that a comparison sets per run (seed, run folder, classical method)."""
 
+MEMORY_FORMATS: tuple[str, ...] = ("auto", "channels_last", "contiguous")
+"""Training memory formats (see :mod:`pixelwise.engine.speed`)."""
+
 LOGGERS: tuple[str, ...] = ("none", "tensorboard")
 """Curve loggers beside ``metrics.csv`` (see :mod:`pixelwise.engine.loggers`)."""
 
@@ -109,7 +112,8 @@ class DataSection:
     ``scale`` is the working resolution: images and masks are resized by this factor
     before augmentation (and for validation), and the saved model resizes its inputs
     the same way, then upsamples its class scores back, so predictions and evaluation
-    stay at each image's full size.
+    stay at each image's full size. ``cache_mb`` bounds the memory of the pairs kept
+    decoded at that scale (see :mod:`pixelwise.data.cache`).
     """
 
     name: str = option(
@@ -156,6 +160,14 @@ class DataSection:
         "made at full size",
     )
     batch_size: int = option(8, kind=Integer(minimum=1), metavar="N", help="training batch size")
+    cache_mb: float = option(
+        2048,
+        kind=Number(minimum=0),
+        metavar="MB",
+        help="memory (MiB) for training and validation images kept decoded at the working "
+        "scale; the rest are decoded each time (0: none kept)",
+        resumable=True,
+    )
     num_workers: int | None = option(
         kind=Optional(Integer(minimum=0)),
         flag="--workers",
@@ -184,7 +196,8 @@ class TrainSection:
     directory of the same architecture whose matching weights start the training.
     ``accelerator``, ``devices``, ``num_nodes``, ``strategy`` (e.g. ``"ddp"``) and
     ``precision`` (``"32"``, ``"bf16-mixed"``, ``"16-mixed"``, ...) go to Lightning's
-    Trainer; see :mod:`pixelwise.engine.hardware`.
+    Trainer; see :mod:`pixelwise.engine.hardware`. ``precision`` and ``memory_format``
+    default to ``auto``, resolved when the run starts (see :mod:`pixelwise.engine.speed`).
     ``minutes`` is a wall-time budget that ends training at an epoch boundary (see
     :mod:`pixelwise.engine.budget`); ``logger`` adds TensorBoard curves beside
     ``metrics.csv`` (see :mod:`pixelwise.engine.loggers`).
@@ -242,7 +255,17 @@ class TrainSection:
         "auto", kind=Text(), help="auto, ddp, ddp_spawn, fsdp, ...", resumable=True
     )
     precision: str | int = option(
-        "32-true", kind=AnyOf((Text(), Integer())), help="32, bf16-mixed, 16-mixed, bf16-true, ..."
+        "auto",
+        kind=AnyOf((Text(), Integer())),
+        help="auto (bf16-mixed where the hardware computes bfloat16 natively and the network "
+        "gains from it, else 32-true), 32-true, bf16-mixed, 16-mixed (GPU), bf16-true, ...",
+    )
+    memory_format: str = option(
+        "auto",
+        kind=Text(MEMORY_FORMATS),
+        metavar="|".join(MEMORY_FORMATS),
+        help="layout of images and weights in training: auto (channels_last), "
+        "channels_last, contiguous",
     )
     optimizer: str = option(
         "adamw",

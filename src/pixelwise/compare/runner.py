@@ -42,6 +42,7 @@ from pixelwise.compare.grid import CLASSICAL, PlannedRun, Scoring
 from pixelwise.compare.scoring import score_model
 from pixelwise.config import DataSection, RunConfig, differences, load_config, resumable_keys
 from pixelwise.data.registry import load_split
+from pixelwise.engine.speed import resolve_speed
 from pixelwise.errors import PixelwiseError
 from pixelwise.files import write_text_atomic
 from pixelwise.models.saving import resolve_model_dir
@@ -127,7 +128,8 @@ def training_action(run: PlannedRun, overwrite: bool) -> str:
     if not folder.config.is_file():
         return "train"  # killed before its configuration was written: nothing to keep
     # where the folder lies does not matter: a moved comparison is not trained again
-    changed = [key for key in differences(load_config(folder.config), run.config) if key != "out"]
+    saved, _ = resolve_speed(load_config(folder.config))
+    changed = [key for key in differences(saved, resolve_speed(run.config)[0]) if key != "out"]
     fixed = [key for key in changed if key not in resumable_keys()]
     if fixed:
         if overwrite:

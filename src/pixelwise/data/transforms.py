@@ -11,6 +11,7 @@ from torch.utils.data import Dataset
 
 from pixelwise.config import WORKING_SCALE
 from pixelwise.data.base import SegmentationDataset
+from pixelwise.data.cache import PairCache
 from pixelwise.options import checked
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
@@ -85,8 +86,10 @@ def rescale_mask(mask: np.ndarray, scale: float) -> np.ndarray:
 class TensorDataset(Dataset):
     """Wrap a :class:`SegmentationDataset`: working scale, optional augmentation, then tensors.
 
-    ``scale`` resizes every pair first (see :func:`rescale_image`, :func:`rescale_mask`).
-    ``self[i]`` is ``(image (C, H, W) float32 normalised, mask (H, W) int64)``.
+    ``scale`` resizes every pair first (see :func:`rescale_image`, :func:`rescale_mask`);
+    with a ``cache`` (:class:`~pixelwise.data.cache.PairCache`), each pair is decoded and
+    resized once, then taken from memory. ``self[i]`` is ``(image (C, H, W) float32
+    normalised, mask (H, W) int64)``.
     """
 
     def __init__(
@@ -95,21 +98,29 @@ class TensorDataset(Dataset):
         normalization: Normalization,
         augmentation: A.Compose | None = None,
         scale: float = 1.0,
+        cache: PairCache | None = None,
     ) -> None:
         self.dataset = dataset
         self.normalization = normalization
         self.augmentation = augmentation
         self.scale = check_scale(scale)
+        self.cache = cache
 
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def scaled_pair(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Pair ``index`` at the working scale, before augmentation (kept by the cache)."""
+        kept = self.cache.get(index) if self.cache is not None else None
+        if kept is not None:
+            return kept
         image, mask = self.dataset[index]
         image, mask = rescale_image(image, self.scale), rescale_mask(mask, self.scale)
+        return (image, mask) if self.cache is None else self.cache.put(index, image, mask)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image, mask = self.scaled_pair(index)
         if self.augmentation is not None:
             out = self.augmentation(image=image, mask=mask)
             image, mask = out["image"], out["mask"]
-        return self.normalization.to_tensor(image), torch.from_numpy(
-            np.ascontiguousarray(mask)
-        ).long()
+        return self.normalization.to_tensor(image), torch.from_numpy(mask.astype(np.int64))

@@ -2,9 +2,11 @@
 
 :class:`EpochRecord` keeps, in this order: the best model so far (``model/``), the
 checkpoint of the epoch just finished (``checkpoints/last.ckpt``, the one before moved
-to ``previous.ckpt``) and ``metrics.csv``. The CSV rows travel inside the checkpoint, so
-after a kill at any moment the run resumes from the last finished epoch with the rows it
-had written, byte for byte, and no epoch twice.
+to ``previous.ckpt``) and ``metrics.csv``, whose last columns come from
+:class:`StepClock`: the epoch's training images per second (validation excluded) and
+the share of its training time spent waiting for batches. The CSV rows travel inside
+the checkpoint, so after a kill at any moment the run resumes from the last finished
+epoch with the rows it had written, byte for byte, and no epoch twice.
 
 :class:`SafeCheckpointIO` writes checkpoints atomically and reads them with
 ``torch.load(weights_only=True)`` whatever the installed torch's default: a checkpoint
@@ -31,7 +33,17 @@ from pixelwise.files import atomic_file, write_text_atomic
 from pixelwise.models.saving import ModelCard, save_model
 from pixelwise.rundir import RunDir
 
-COLUMNS = ("epoch", "train_loss", "val_loss", "val_miou", "val_pixel_accuracy", "lr", "seconds")
+COLUMNS = (
+    "epoch",
+    "train_loss",
+    "val_loss",
+    "val_miou",
+    "val_pixel_accuracy",
+    "lr",
+    "seconds",
+    "train_images_per_second",
+    "data_wait",
+)
 READ_ERRORS = (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError)
 
 
@@ -72,6 +84,55 @@ class SafeCheckpointIO(TorchCheckpointIO):
         return read_checkpoint(path)
 
 
+class StepClock(pl.Callback):
+    """Times an epoch's training steps and the waits for their batches.
+
+    A step runs from ``on_train_batch_start`` to ``on_train_batch_end`` (forward,
+    backward, optimiser); the wait before it, from the previous step's end (or the
+    epoch's start), is the time spent getting its batch (loading, augmenting, moving it)
+    and in the loop between steps. Validation is outside both.
+    """
+
+    def __init__(self) -> None:
+        self.images = 0
+        self.waits: list[float] = []
+        self.steps: list[float] = []
+        self._mark = time.perf_counter()
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self.images, self.waits, self.steps = 0, [], []
+        self._mark = time.perf_counter()
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        now = time.perf_counter()
+        self.waits.append(now - self._mark)
+        self._mark = now
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any, batch: Any,
+        batch_idx: int,
+    ) -> None:  # fmt: skip
+        now = time.perf_counter()
+        self.steps.append(now - self._mark)
+        self.images += len(batch[0])
+        self._mark = now
+
+    @property
+    def seconds(self) -> float:
+        """The epoch's training time so far: steps and waits."""
+        return sum(self.waits) + sum(self.steps)
+
+    def images_per_second(self) -> float | None:
+        """Training images per second of the epoch so far (None before the first step)."""
+        return self.images / self.seconds if self.steps else None
+
+    def wait_share(self) -> float | None:
+        """The share of the epoch's training time spent waiting for batches."""
+        return sum(self.waits) / self.seconds if self.steps else None
+
+
 class EpochRecord(Checkpoint):
     """At each epoch's end: the best model, then ``last.ckpt``, then ``metrics.csv``.
 
@@ -79,9 +140,10 @@ class EpochRecord(Checkpoint):
     the weights). Only process 0 writes files; every process takes part in the checkpoint.
     """
 
-    def __init__(self, run: RunDir, card: ModelCard) -> None:
+    def __init__(self, run: RunDir, card: ModelCard, clock: StepClock) -> None:
         self.run = run
         self.card = card
+        self.clock = clock
         self.rows: list[dict[str, str]] = []
         self.best: float | None = None
         self.started = time.perf_counter()
@@ -112,6 +174,8 @@ class EpochRecord(Checkpoint):
             "val_pixel_accuracy": metrics.get("val_pixel_accuracy"),
             "lr": trainer.optimizers[0].param_groups[0]["lr"],
             "seconds": time.perf_counter() - self.started,
+            "train_images_per_second": self.clock.images_per_second(),
+            "data_wait": self.clock.wait_share(),
         }
         return {key: _plain(value) for key, value in values.items()}
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import lightning.pytorch as pl
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
+from tqdm.auto import tqdm
 
 from pixelwise.config import DataSection
 from pixelwise.data.augment import build_augmentation
 from pixelwise.data.base import SegmentationDataset
+from pixelwise.data.cache import MemoryBudget, PairCache
 from pixelwise.data.transforms import Normalization, TensorDataset
 
 
@@ -27,8 +29,9 @@ class SegmentationDataModule(pl.LightningDataModule):
     random crop and a horizontal flip), ``train_repeats`` (one epoch draws every training
     image that many times) and ``scale`` (pairs resized to the working resolution first).
     Validation images are not augmented and keep their own sizes, so the validation batch
-    size is 1. Loader processes stay alive across epochs when ``num_workers > 0``;
-    ``pin_memory`` is for training on CUDA.
+    size is 1. Every pair is decoded once, at the working scale, and kept in memory within
+    ``options.cache_mb`` (:mod:`pixelwise.data.cache`). Loader processes stay alive across
+    epochs when ``num_workers > 0``; ``pin_memory`` is for training on CUDA.
     """
 
     def __init__(
@@ -40,17 +43,37 @@ class SegmentationDataModule(pl.LightningDataModule):
         num_workers: int,
         seed: int,
         pin_memory: bool = False,
+        progress: bool = False,
     ) -> None:
         super().__init__()
         crop = tuple(options.crop) if options.crop else None
-        augmentation = build_augmentation(options.augment, crop, train.info.ignore_index, seed)
-        self.train_set: Dataset = TensorDataset(train, normalization, augmentation, options.scale)
+        ignore = train.info.ignore_index
+        augmentation = build_augmentation(options.augment, crop, ignore, seed)
+        self.budget = MemoryBudget(int(options.cache_mb * 2**20))
+        self.scaled = [
+            TensorDataset(train, normalization, augmentation, options.scale,
+                          PairCache(self.budget, ignore)),
+            TensorDataset(val, normalization, None, options.scale,
+                          PairCache(self.budget, ignore)),
+        ]  # fmt: skip
+        self.train_set: Dataset = self.scaled[0]
         if options.train_repeats > 1:
             self.train_set = ConcatDataset([self.train_set] * options.train_repeats)
-        self.val_set = TensorDataset(val, normalization, scale=options.scale)
+        self.val_set = self.scaled[1]
+        self.progress = progress
         self.batch_size = options.batch_size
         self.num_workers = num_workers
         self.pin_memory = pin_memory
+
+    def setup(self, stage: str) -> None:
+        """Decode every pair once, into the caches, before the loaders start (their
+        processes then share the arrays)."""
+        for dataset, name in zip(self.scaled, ("training", "validation"), strict=True):
+            for index in tqdm(range(len(dataset)), desc=f"decoding {name} images",
+                              disable=not self.progress, leave=False):  # fmt: skip
+                if self.budget.full:
+                    return
+                dataset.scaled_pair(index)
 
     def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
         return DataLoader(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +19,7 @@ from pixelwise.data.registry import load_split
 from pixelwise.data.stats import resolve_class_weights
 from pixelwise.data.transforms import Normalization
 from pixelwise.engine.budget import TimeBudget
-from pixelwise.engine.callbacks import EpochRecord, SafeCheckpointIO, read_checkpoint
+from pixelwise.engine.callbacks import EpochRecord, SafeCheckpointIO, StepClock, read_checkpoint
 from pixelwise.engine.datamodule import SegmentationDataModule, default_workers
 from pixelwise.engine.hardware import (
     check_batches,
@@ -29,6 +29,7 @@ from pixelwise.engine.hardware import (
 from pixelwise.engine.loggers import build_logger, check_logger
 from pixelwise.engine.module import SegmentationModule
 from pixelwise.engine.optim import check_optimisation
+from pixelwise.engine.speed import resolve_speed
 from pixelwise.engine.transfer import FreezeEncoder, check_transfer, start_from
 from pixelwise.errors import PixelwiseError
 from pixelwise.losses import build_loss, parse_loss_spec
@@ -104,7 +105,13 @@ def plan(config: RunConfig, progress: bool = True) -> TrainingPlan:
     weights = resolve_class_weights(config.train.class_weights, train, progress)
     build_loss(config.train.loss, info.num_classes, info.ignore_index, weights)
     normalization = Normalization.default(info.channels)
-    card = ModelCard(model.config, info, normalization, input_scale=config.data.scale)
+    trained = {
+        "precision": str(config.train.precision),
+        "memory_format": config.train.memory_format,
+    }
+    card = ModelCard(
+        model.config, info, normalization, input_scale=config.data.scale, training=trained
+    )
     return TrainingPlan(train, val, model.config, card, weights)
 
 
@@ -115,7 +122,7 @@ def check_resume(run: RunDir, config: RunConfig) -> Path:
     from the run's ``config.yaml``. A ``last.ckpt`` that cannot be read falls back to
     ``previous.ckpt`` with a warning; when neither can be read, the error names the file.
     """
-    saved = load_config(run.config)
+    saved, _ = resolve_speed(load_config(run.config))
     changed = [key for key in differences(saved, config) if key not in resumable_keys()]
     if changed:
         raise PixelwiseError(
@@ -145,8 +152,15 @@ def _value(config: RunConfig, dotted: str) -> object:
     return node
 
 
-def _trainer(config: RunConfig, run: RunDir, card: ModelCard, progress: bool) -> pl.Trainer:
-    callbacks: list[pl.Callback] = [EpochRecord(run, card)]
+def _trainer(
+    config: RunConfig,
+    run: RunDir,
+    card: ModelCard,
+    progress: bool,
+    extra: Sequence[pl.Callback] = (),
+) -> pl.Trainer:
+    clock = StepClock()
+    callbacks: list[pl.Callback] = [clock, EpochRecord(run, card, clock), *extra]
     if config.train.freeze_encoder_epochs > 0:
         callbacks.append(FreezeEncoder(config.train.freeze_encoder_epochs))
     if config.train.minutes is not None:
@@ -191,6 +205,7 @@ def fit(
     progress: bool = True,
     command: str = "train",
     then: Callable[[RunDir], None] | None = None,
+    callbacks: Sequence[pl.Callback] = (),
 ) -> RunDir:
     """Train into the run directory ``config.out``, then call ``then(run)``.
 
@@ -200,13 +215,17 @@ def fit(
     continues from the last finished epoch. The run folder is locked from the first
     write to the end of ``then`` (e.g. the final evaluation), so no second run writes
     there meanwhile. Under multi-process training (``strategy: ddp``) the other
-    processes exit when training ends, and only process 0 returns.
+    processes exit when training ends, and only process 0 returns. ``callbacks`` are
+    Lightning callbacks added to the run's own (a benchmark's timer, say).
     """
     run = RunDir(Path(config.out))
     trainer_hardware(config.train)  # this machine has the devices asked for
+    config, choices = resolve_speed(config)
     prepared = plan(config, progress)
+    for key, choice in choices.items():
+        logger.info("training %s: %s (%s)", key.replace("_", " "), choice.value, choice.reason)
     resume_from = check_resume(run, config) if resume else None
-    trainer = _trainer(config, run, prepared.card, progress)
+    trainer = _trainer(config, run, prepared.card, progress, callbacks)
     if not trainer.is_global_zero:
         _train(trainer, config, prepared, resume_from, progress)
         raise SystemExit(0)  # a script-launched DDP worker: process 0 saves and reports alone
@@ -244,6 +263,7 @@ def _train(
         num_workers=default_workers(on_gpu) if workers is None else workers,
         seed=config.seed,
         pin_memory=on_gpu,
+        progress=progress,
     )
     with batch_norm_hint(config.data.batch_size):
         trainer.fit(module, datamodule=data, ckpt_path=resume_from)

@@ -32,10 +32,12 @@ def _strategy(name: str) -> str:
 
 
 def _precision(value: str | int) -> str:
+    if str(value) == "auto":
+        return "auto"  # resolved when the run starts (pixelwise.engine.speed)
     precision = PRECISIONS.get(str(value))
     if precision is None:
         raise PixelwiseError(
-            f"unknown precision {value!r}; expected one of {', '.join(PRECISIONS)}"
+            f"unknown precision {value!r}; expected auto or one of {', '.join(PRECISIONS)}"
         )
     return precision
 

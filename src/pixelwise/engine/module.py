@@ -11,6 +11,7 @@ import torch
 from pixelwise.config import TrainSection
 from pixelwise.engine.budget import TimeBudget
 from pixelwise.engine.optim import build_optimizer, build_schedule, param_groups
+from pixelwise.engine.speed import memory_format_of, resolve_memory_format
 from pixelwise.engine.transfer import encoder_of
 from pixelwise.losses import build_loss
 from pixelwise.metrics import ConfusionMatrix
@@ -26,7 +27,9 @@ class SegmentationModule(pl.LightningModule):
     and the encoder's learning rate (see :mod:`pixelwise.engine.optim`); ``class_weights``
     are the resolved weights of the loss, one per class.
 
-    Batches are ``(images (N, C, H, W) float, masks (N, H, W) int64)``. Validation
+    The model and its images are in ``train.memory_format`` while it trains (see
+    :mod:`pixelwise.engine.speed`). Batches are ``(images (N, C, H, W) float, masks
+    (N, H, W) int64)``. Validation
     accumulates one dataset-level confusion matrix per epoch and logs ``val_miou``
     (the checkpoint monitor), ``val_pixel_accuracy`` and ``val_loss``. Under DDP the
     matrix is summed over all processes before scoring, so every process logs the
@@ -48,12 +51,17 @@ class SegmentationModule(pl.LightningModule):
         loss = self.train_options.loss
         self.criterion = build_loss(loss, num_classes, ignore_index, class_weights)
         self.confusion = ConfusionMatrix(num_classes, ignore_index)
+        self.memory_format = memory_format_of(resolve_memory_format(self.train_options).value)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
+    def on_fit_start(self) -> None:
+        self.model.to(memory_format=self.memory_format)
+
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         images, masks = batch
+        images = images.contiguous(memory_format=self.memory_format)
         loss = self.criterion(self(images), masks)
         self.log(
             "train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(images)
@@ -62,7 +70,7 @@ class SegmentationModule(pl.LightningModule):
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         images, masks = batch
-        logits = self(images)
+        logits = self(images.contiguous(memory_format=self.memory_format))
         self.log("val_loss", self.criterion(logits, masks), on_epoch=True, batch_size=len(images))
         self.confusion.update(logits, masks)
 

@@ -58,7 +58,9 @@ class ModelCard:
     ``pixel_scaling`` is how stored 16-bit and float pixels were (and are) scaled to the
     model's 8-bit input range; cards written before it existed load with the default.
     ``export`` is the record of an exported graph (see :mod:`pixelwise.export.record`),
-    None for a model saved with its weights.
+    None for a model saved with its weights. ``training`` records how the weights were
+    trained (``precision``, ``memory_format``); it does not change how they load (they
+    are saved in float32), and cards written before it existed have none.
     """
 
     architecture: dict
@@ -67,9 +69,11 @@ class ModelCard:
     input_scale: float = 1.0
     pixel_scaling: PixelScaling = field(default_factory=PixelScaling)
     export: dict | None = None
+    training: dict | None = None
 
     def to_dict(self) -> dict:
         exported = {} if self.export is None else {"export": self.export}
+        trained = {} if self.training is None else {"training": self.training}
         return {
             **header(),
             "architecture": self.architecture,
@@ -77,6 +81,7 @@ class ModelCard:
             "normalization": self.normalization.to_dict(),
             "input_scale": self.input_scale,
             "pixel_scaling": self.pixel_scaling.to_dict(),
+            **trained,
             **exported,
         }
 
@@ -91,6 +96,7 @@ class ModelCard:
             _input_scale(d.get("input_scale", 1.0)),
             PixelScaling.from_dict(d.get("pixel_scaling", {})),
             d.get("export"),
+            _training(d.get("training")),
         )
 
 
@@ -124,6 +130,15 @@ def _architecture(architecture: object, info: DatasetInfo) -> dict:
                 f"architecture.{keyword} ({stated!r}) differs from the card's {card_key} ({value})"
             )
     return architecture
+
+
+def _training(value: object) -> dict | None:
+    """``training`` if absent or an object of strings (how the weights were trained)."""
+    if value is not None and not (
+        isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+    ):
+        raise ValueError(f"training must be an object of strings, got {value!r}")
+    return value
 
 
 def _is_finite_number(value: object) -> bool:

@@ -16,11 +16,13 @@ classical method is rebuilt from its JSON.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from pathlib import Path
 
 import safetensors.torch
+import torch
 from torch import nn
 
 from pixelwise import __version__
@@ -52,9 +54,17 @@ def save_model(folder: str | Path, model: nn.Module, card: ModelCard) -> Path:
 
     def write(staging: Path) -> None:
         (staging / CONFIG_FILE).write_text(json.dumps(card.to_dict(), indent=2))
-        safetensors.torch.save_model(model, str(staging / WEIGHTS_FILE))
+        safetensors.torch.save_model(_contiguous(model), str(staging / WEIGHTS_FILE))
 
     return write_folder_atomic(Path(folder), write)
+
+
+def _contiguous(model: nn.Module) -> nn.Module:
+    """``model``, or a copy in the contiguous layout when a tensor of it is not (a model
+    trained channels-last): the weights file holds the default layout."""
+    if all(tensor.is_contiguous() for tensor in model.state_dict().values()):
+        return model
+    return copy.deepcopy(model).to(memory_format=torch.contiguous_format)
 
 
 def save_classical(folder: str | Path, card: ClassicalCard) -> Path:
