@@ -30,7 +30,6 @@ takes minutes). Prints a table and writes JSON (atomically) after each model.
 from __future__ import annotations
 
 import argparse
-import itertools
 import tempfile
 import time
 from dataclasses import replace
@@ -46,9 +45,8 @@ from pixelwise.data.registry import load_split
 from pixelwise.data.stats import resolve_class_weights
 from pixelwise.data.transforms import Normalization, TensorDataset
 from pixelwise.engine.fit import fit
-from pixelwise.engine.optim import build_optimizer
-from pixelwise.engine.speed import memory_format_of, resolve_speed
-from pixelwise.losses import build_loss
+from pixelwise.engine.speed import resolve_speed
+from pixelwise.engine.steptime import training_speed
 from pixelwise.models import build_model
 
 RECIPE = Path(__file__).parents[1] / "configs" / "camvid-cpu.yaml"
@@ -125,36 +123,17 @@ def ready_batches(config: RunConfig, count: int = 8) -> list[tuple[torch.Tensor,
 def bare_speed(
     config: RunConfig, batches: list, warmup: int, steps: int, compiled: bool = False
 ) -> dict[str, float]:
-    """The model, loss and optimiser of ``config`` over ``batches``: images per second."""
+    """The model, loss and optimiser of ``config`` over ``batches``: images per second
+    (:func:`pixelwise.engine.steptime.training_speed`)."""
     torch.manual_seed(config.seed)
-    model_section, train = config.model, config.train
-    model = build_model(model_section.name, 11, encoder=model_section.encoder,
-                        **model_section.options).train()  # fmt: skip
-    layout = memory_format_of(train.memory_format)
-    model = model.to(memory_format=layout)
-    forward = torch.compile(model) if compiled else model
-    weights = resolve_class_weights(train.class_weights, load_split(config.data, "train",
-                                    check=False), progress=False)  # fmt: skip
-    criterion = build_loss(train.loss, 11, 11, weights)
-    groups = [{"params": list(model.parameters())}]
-    optimizer = build_optimizer(train.optimizer, groups, train.lr, train.weight_decay)
-    bf16 = str(train.precision).startswith("bf16")
-    prepared = [(x.contiguous(memory_format=layout), y) for x, y in batches]
-
-    def step(images: torch.Tensor, masks: torch.Tensor) -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            loss = criterion(forward(images), masks)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    cycle = itertools.cycle(prepared)
-    for _ in range(warmup):
-        step(*next(cycle))
-    started = time.perf_counter()
-    for _ in range(steps):
-        step(*next(cycle))
-    return {"images_per_second": steps * len(batches[0][0]) / (time.perf_counter() - started)}
+    section = config.model
+    model = build_model(section.name, 11, encoder=section.encoder, **section.options)
+    data = config.data
+    train_split = load_split(data, data.train_split, check=False)
+    weights = resolve_class_weights(config.train.class_weights, train_split, progress=False)
+    network = torch.compile(model) if compiled else model
+    speed = training_speed(network, config.train, batches, 11, 11, weights, warmup, steps)
+    return {"images_per_second": speed}
 
 
 def table(rows: list[dict]) -> str:

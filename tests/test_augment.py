@@ -16,6 +16,7 @@ GEOMETRIC = [
     {"name": "scale_crop", "scale": [0.5, 2.0]},
     {"name": "hflip", "p": 1.0},
     {"name": "vflip", "p": 1.0},
+    {"name": "rot90", "p": 1.0},
     {"name": "rotate", "limit": 30, "p": 1.0},
     {"name": "elastic", "alpha": 34, "sigma": 4, "p": 1.0},
 ]

@@ -13,6 +13,7 @@ ROWS: list[set[str]] = [
     {"serve"},
     {"compare"},
     {"distributed"},
+    {"planner"},
     {"engine"},
     {"inference"},
     {"export"},

@@ -1,10 +1,10 @@
-"""The workflows behind the CLI as plain functions: train, evaluate, predict, compare, export,
-serve."""
+"""The workflows behind the CLI as plain functions: train, plan, evaluate, predict, compare,
+export, serve."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,12 +12,13 @@ import numpy as np
 import torch
 
 from pixelwise.classical.training import fit_classical
-from pixelwise.config import DataSection, RunConfig
+from pixelwise.config import DataSection, RunConfig, merge
 from pixelwise.data.base import SegmentationDataset
 from pixelwise.data.reader import DEFAULT_MAX_PIXELS
 from pixelwise.data.registry import load_split
 from pixelwise.errors import PixelwiseError
 from pixelwise.export.onnx import DEFAULT_OPSET
+from pixelwise.files import write_text_atomic
 from pixelwise.inference.backends import (
     check_backend,
     exported_backends,
@@ -38,6 +39,16 @@ from pixelwise.inference.segmenter import Segmenter
 from pixelwise.metrics import SegmentationScores
 from pixelwise.models.saving import load_model, refuse_model_folder, resolve_model_dir
 from pixelwise.ownership import OwnedFolder, folder_lock
+from pixelwise.planner import (
+    FINGERPRINT_FILE,
+    PLAN_COMMAND,
+    PLAN_FILE,
+    Plan,
+    fingerprint_json,
+    make_plan,
+    plan_yaml,
+    write_plan,
+)
 from pixelwise.rundir import RunDir
 
 if TYPE_CHECKING:
@@ -69,12 +80,14 @@ def train(
     progress: bool = True,
     command: str = "train",
     then: Callable[[RunDir], None] | None = None,
+    on_start: Callable[[RunDir], None] | None = None,
 ) -> tuple[RunDir, Evaluation]:
     """Fit as ``config`` says, then score the best model on the validation split.
 
     With ``config.method.name`` set, a classical method is fitted instead of a network.
-    ``command`` is recorded in the run folder as the command that made it; ``then(run)``
-    runs after the evaluation, while the run folder is still locked.
+    ``command`` is recorded in the run folder as the command that made it;
+    ``on_start(run)`` runs once the folder is claimed, ``then(run)`` after the
+    evaluation, while the run folder is still locked.
     """
     evaluations: list[Evaluation] = []
 
@@ -94,10 +107,64 @@ def train(
         fit_run = fit_classical
     else:
         from pixelwise.engine.fit import fit as fit_run  # Lightning: imported only to train
-    run = fit_run(
-        config, resume=resume, overwrite=overwrite, progress=progress, command=command, then=finish
-    )
+    run = fit_run(config, resume=resume, overwrite=overwrite, progress=progress,
+                  command=command, then=finish, on_start=on_start)  # fmt: skip
     return run, evaluations[0]
+
+
+def plan(
+    data: DataSection,
+    minutes: float,
+    out: str | Path | None = None,
+    run_out: str = "runs/auto",
+    seed: int = 0,
+    progress: bool = True,
+) -> Plan:
+    """Plan a run of ``minutes`` on ``data`` for this machine (see :mod:`pixelwise.planner`).
+
+    With ``out`` (a YAML path), the plan is written there and the fingerprint beside it as
+    ``fingerprint.json``, replacing only files that ``plan`` wrote (checked first). The
+    planned run trains into ``run_out``.
+    """
+    target = None
+    if out is not None:
+        target = OwnedFolder(Path(out).parent, PLAN_COMMAND)
+        target.check([Path(out).name, FINGERPRINT_FILE])
+    planned = make_plan(data, minutes, out=run_out, seed=seed, progress=progress)
+    if target is not None:
+        with folder_lock(target.root):
+            target.check([Path(out).name, FINGERPRINT_FILE])
+            write_plan(planned, target, Path(out).name)
+    return planned
+
+
+def train_auto(
+    data: DataSection,
+    minutes: float,
+    out: str,
+    overrides: dict[str, Any] | None = None,
+    overwrite: bool = False,
+    seed: int = 0,
+    progress: bool = True,
+    show: Callable[[str], None] | None = None,
+) -> tuple[RunDir, Evaluation, Plan]:
+    """Plan a run of ``minutes`` on ``data`` and train it into ``out``: the plan
+    (``plan.yaml``) and the fingerprint (``fingerprint.json``) are kept in the run folder,
+    and ``show(yaml)`` sees the plan before training starts. ``overrides`` (dotted keys)
+    change the planned configuration."""
+    RunDir(Path(out)).check_writable(resume=False, overwrite=overwrite)
+    planned = make_plan(data, minutes, out=out, seed=seed, progress=progress)
+    planned = replace(planned, config=merge(planned.config, overrides or {}))
+    if show is not None:
+        show(plan_yaml(planned))
+
+    def keep(run: RunDir) -> None:
+        write_text_atomic(run.root / PLAN_FILE, plan_yaml(planned))
+        write_text_atomic(run.root / FINGERPRINT_FILE, fingerprint_json(planned))
+
+    run, evaluation = train(planned.config, overwrite=overwrite, progress=progress,
+                            on_start=keep)  # fmt: skip
+    return run, evaluation, planned
 
 
 def default_eval_dir(model_path: Path, split: str) -> Path:

@@ -64,11 +64,68 @@ def cmd_train(args: argparse.Namespace) -> int:
     given = run_overrides(args, "train")
     if "method.name" in given and "model.name" in given:
         raise PixelwiseError("give --model (a network) or --method (a classical method), not both")
-    config = run_config(args)
-    run, evaluation = train(config, resume=args.resume, overwrite=args.overwrite)
+    if args.auto:
+        run, evaluation = _train_auto(args, given)
+    else:
+        run, evaluation = train(run_config(args), resume=args.resume, overwrite=args.overwrite)
     print(per_class_table(evaluation.scores))
     print(f"run directory: {run.root}\nmetrics: {evaluation.metrics_path}")
     return 0
+
+
+def _train_auto(args: argparse.Namespace, given: dict[str, Any]):
+    """``train --auto``: plan on the data flags and ``--minutes``, show the plan, train it;
+    the other flags change the plan."""
+    from pixelwise.api import train_auto
+    from pixelwise.config import RunConfig
+
+    if args.config or args.resume:
+        raise PixelwiseError("--auto plans the run itself: it takes no --config or --resume")
+    if given.get("train.minutes") is None:
+        raise PixelwiseError("--auto needs a time budget: --minutes M")
+    if "method.name" in given:
+        raise PixelwiseError("--auto plans a network; --method fits a classical method")
+    data = _data_section(given)
+    planned_keys = ("data.", "train.minutes", "seed", "out")
+    overrides = {k: v for k, v in given.items() if not k.startswith(planned_keys)}
+    run, evaluation, _ = train_auto(
+        data, given["train.minutes"], given.get("out", RunConfig().out), overrides,
+        overwrite=args.overwrite, seed=given.get("seed", 0), show=print,
+    )  # fmt: skip
+    return run, evaluation
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from pixelwise.api import plan
+    from pixelwise.planner.plan import plan_yaml
+
+    given = run_overrides(args, "plan")
+    if given.get("train.minutes") is None:
+        raise PixelwiseError("plan needs a time budget: --minutes M")
+    planned = plan(_data_section(given), given["train.minutes"], args.out,
+                   seed=given.get("seed", 0))  # fmt: skip
+    print(plan_yaml(planned), end="")
+    if args.out:
+        print(f"plan: {args.out}\nfingerprint: {Path(args.out).parent / 'fingerprint.json'}")
+    return 0
+
+
+def _plan_parser(commands: argparse._SubParsersAction) -> None:
+    plan = _command(
+        commands,
+        "plan",
+        "fingerprint a dataset and plan the best run this machine can train in M minutes",
+        "Read the training split once (a sample of large ones), apply the rules of "
+        "docs/auto.md and time the candidate networks here; print the plan: the run "
+        "configuration that `pixelwise train --config` takes, each derived value under "
+        "a comment naming the fact and the rule behind it.",
+    )
+    add_run_flags(plan, "plan", _help_lists)
+    plan.add_argument(
+        "--out", metavar="PLAN.yaml",
+        help="also write the plan there, and the fingerprint beside it (fingerprint.json)",
+    )  # fmt: skip
+    plan.set_defaults(handler=cmd_plan)
 
 
 def _eval_data(args: argparse.Namespace):
@@ -639,6 +696,12 @@ def _train_parser(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="replace the run in OUT (only the files pixelwise wrote there)",
     )
+    train.add_argument(
+        "--auto",
+        action="store_true",
+        help="plan the run from the data and --minutes (as `pixelwise plan`), show the plan, "
+        "train it; OUT keeps plan.yaml and fingerprint.json; other flags change the plan",
+    )
     add_run_flags(train, "train", _help_lists)
     train.set_defaults(handler=cmd_train)
 
@@ -916,7 +979,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"pixelwise {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_demo_parser, _train_parser, _evaluate_parser, _predict_parser, _compare_parser):
+    for add in (_demo_parser, _train_parser, _plan_parser, _evaluate_parser, _predict_parser,
+                _compare_parser):  # fmt: skip
         add(commands)
     _model_parsers(commands)
     _data_parser(commands)

@@ -39,7 +39,7 @@ WEIGHT_METHODS: tuple[str, ...] = ("median_frequency", "inverse", "inverse_sqrt"
 WORKING_SCALE = Number(minimum=0, maximum=4, exclusive_minimum=True)
 """The working-resolution factors a run (``data.scale``) and a model card accept."""
 
-DATA_COMMANDS = ("train", "evaluate", "inspect", "compare")
+DATA_COMMANDS = ("train", "evaluate", "inspect", "compare", "plan")
 """Commands that take the data flags."""
 
 MODEL_COMMANDS = ("train", "summary", "compare")
@@ -113,7 +113,9 @@ class DataSection:
     before augmentation (and for validation), and the saved model resizes its inputs
     the same way, then upsamples its class scores back, so predictions and evaluation
     stay at each image's full size. ``cache_mb`` bounds the memory of the pairs kept
-    decoded at that scale (see :mod:`pixelwise.data.cache`).
+    decoded at that scale (see :mod:`pixelwise.data.cache`). ``normalization``
+    (``{"mean": [...], "std": [...]}``, one per channel, in 0..1 units) replaces the
+    default ImageNet statistics; it goes into the saved model's card.
     """
 
     name: str = option(
@@ -158,6 +160,12 @@ class DataSection:
         metavar="F",
         help="working resolution: train on images resized by F; predictions are still "
         "made at full size",
+    )
+    normalization: dict[str, list[float]] | None = option(
+        kind=Optional(Mapping(ListOf(Number()))),
+        flag=None,
+        help="per-channel mean and std (0..1 units) that images are normalised with "
+        "(default: ImageNet's; a plan takes the data's own)",
     )
     batch_size: int = option(8, kind=Integer(minimum=1), metavar="N", help="training batch size")
     cache_mb: float = option(
@@ -213,6 +221,7 @@ class TrainSection:
     minutes: float | None = option(
         kind=Optional(Number(minimum=0, exclusive_minimum=True)),
         metavar="M",
+        commands=("train", "compare", "plan"),
         help="time budget: end training at the end of the epoch during which M minutes of "
         "training ran out (a resumed run counts the time it already spent); --epochs stays "
         "the maximum and the length of the learning-rate schedule",
@@ -382,7 +391,7 @@ class RunConfig:
         0,
         kind=Integer(minimum=0),
         help="seed for data order, augmentation and weights",
-        commands=TRAIN_ONLY,
+        commands=(*TRAIN_ONLY, "plan"),
     )
     out: str = option(
         "runs/latest",

@@ -1,6 +1,7 @@
 """The run directory: its layout, what pixelwise owns in it, and one writer at a time.
 
-A run directory holds ``config.yaml`` (resolved configuration), ``metrics.csv`` (one row
+A run directory holds ``config.yaml`` (resolved configuration; with ``train --auto`` also
+``plan.yaml`` and ``fingerprint.json``, the plan it came from), ``metrics.csv`` (one row
 per epoch), ``model/`` (best weights as a saved model), ``checkpoints/`` (``last.ckpt``,
 the last finished epoch, and ``previous.ckpt``, the one before) and
 ``eval-<split>/`` (``metrics.json``, ``confusion.png`` and the manifest of
@@ -35,7 +36,9 @@ MODEL_FILES = frozenset({"config.json", "model.safetensors"})
 CHECKPOINT_FILES = frozenset({"last.ckpt", "previous.ckpt"})
 EVAL_FILES = frozenset({"metrics.json", "confusion.png", MANIFEST})
 TENSORBOARD_FILES = frozenset({"events.out.tfevents.*", "hparams.yaml"})
-TOP_FILES = frozenset({"config.yaml", "metrics.csv", "predictions.png"})
+TOP_FILES = frozenset(
+    {"config.yaml", "metrics.csv", "predictions.png", "plan.yaml", "fingerprint.json"}
+)
 MODEL_CARD = "config.json"
 """The card of a saved model or exported folder: never at the top of a run directory."""
 """Every file pixelwise writes in a run directory, by folder (``*`` as in ``fnmatch``)."""

@@ -41,13 +41,15 @@ def fit_classical(
     progress: bool = True,
     command: str = "train",
     then: Callable[[RunDir], None] | None = None,
+    on_start: Callable[[RunDir], None] | None = None,
 ) -> RunDir:
     """Fit ``config.method`` on the training split into the run directory ``config.out``.
 
     The method and its parameters are checked before any data loads. It leaves
     ``config.yaml`` (every parameter of the method, defaults included) and ``model/``
     (``config.json``: the method, its parameters and what it learned; no weights). A
-    classical run has nothing to resume. ``then(run)`` runs last, with the folder still locked.
+    classical run has nothing to resume. ``on_start(run)`` runs once the folder is claimed;
+    ``then(run)`` runs last, with the folder still locked.
     """
     method = configured_method(config)
     if resume:
@@ -58,6 +60,8 @@ def fit_classical(
     resolved = replace(config, method=replace(config.method, params=method.params))
     with run.claim(resume=False, overwrite=overwrite, command=command):
         resolved.save(run.config)
+        if on_start is not None:
+            on_start(run)
         started = time.perf_counter()
         method.fit(train, progress=progress)
         seconds = time.perf_counter() - started

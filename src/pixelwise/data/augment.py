@@ -87,6 +87,13 @@ def vflip(frame: Frame, p: float = 0.5) -> list[A.BasicTransform]:
     return [A.VerticalFlip(p=p)]
 
 
+def rot90(frame: Frame, p: float = 0.5) -> list[A.BasicTransform]:
+    """Turn by a random multiple of 90 degrees with probability ``p``: with ``hflip`` and
+    ``vflip``, every symmetry of the square, for images without an up (top-down views).
+    Non-square crops keep their size only when ``data.crop`` is square."""
+    return [A.RandomRotate90(p=p)]
+
+
 def rotate(frame: Frame, limit: float = 10.0, p: float = 0.5) -> list[A.BasicTransform]:
     """Rotate by a random angle in ``[-limit, limit]`` degrees; corners become ignored pixels."""
     return [A.Rotate(limit=limit, **RESAMPLE, **frame.fill(), p=p)]
@@ -135,6 +142,7 @@ STEPS: dict[str, Callable[..., list[A.BasicTransform]]] = {
     "scale_crop": scale_crop,
     "hflip": hflip,
     "vflip": vflip,
+    "rot90": rot90,
     "rotate": rotate,
     "color_jitter": color_jitter,
     "gauss_noise": gauss_noise,

@@ -104,7 +104,7 @@ def plan(config: RunConfig, progress: bool = True) -> TrainingPlan:
     start_from(model, config)
     weights = resolve_class_weights(config.train.class_weights, train, progress)
     build_loss(config.train.loss, info.num_classes, info.ignore_index, weights)
-    normalization = Normalization.default(info.channels)
+    normalization = data_normalization(config.data.normalization, info.channels)
     trained = {
         "precision": str(config.train.precision),
         "memory_format": config.train.memory_format,
@@ -113,6 +113,22 @@ def plan(config: RunConfig, progress: bool = True) -> TrainingPlan:
         model.config, info, normalization, input_scale=config.data.scale, training=trained
     )
     return TrainingPlan(train, val, model.config, card, weights)
+
+
+def data_normalization(given: dict[str, list[float]] | None, channels: int) -> Normalization:
+    """``data.normalization`` checked against the data's ``channels`` (ImageNet's when
+    not given)."""
+    if given is None:
+        return Normalization.default(channels)
+    if set(given) != {"mean", "std"}:
+        raise PixelwiseError(f"data.normalization needs 'mean' and 'std', got {sorted(given)}")
+    mean, std = given["mean"], given["std"]
+    if len(mean) != channels or len(std) != channels or min(std) <= 0:
+        raise PixelwiseError(
+            f"data.normalization needs {channels} means and {channels} positive stds (one "
+            f"per channel), got mean {mean}, std {std}"
+        )
+    return Normalization(tuple(mean), tuple(std))
 
 
 def check_resume(run: RunDir, config: RunConfig) -> Path:
@@ -206,6 +222,7 @@ def fit(
     command: str = "train",
     then: Callable[[RunDir], None] | None = None,
     callbacks: Sequence[pl.Callback] = (),
+    on_start: Callable[[RunDir], None] | None = None,
 ) -> RunDir:
     """Train into the run directory ``config.out``, then call ``then(run)``.
 
@@ -216,7 +233,8 @@ def fit(
     write to the end of ``then`` (e.g. the final evaluation), so no second run writes
     there meanwhile. Under multi-process training (``strategy: ddp``) the other
     processes exit when training ends, and only process 0 returns. ``callbacks`` are
-    Lightning callbacks added to the run's own (a benchmark's timer, say).
+    Lightning callbacks added to the run's own (a benchmark's timer, say);
+    ``on_start(run)`` runs once the folder is claimed and ``config.yaml`` written.
     """
     run = RunDir(Path(config.out))
     trainer_hardware(config.train)  # this machine has the devices asked for
@@ -231,6 +249,8 @@ def fit(
         raise SystemExit(0)  # a script-launched DDP worker: process 0 saves and reports alone
     with run.claim(resume, overwrite, command):
         config.save(run.config)
+        if on_start is not None:
+            on_start(run)
         _train(trainer, config, prepared, resume_from, progress)
         if then is not None:
             then(run)
