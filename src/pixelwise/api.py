@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from pixelwise.serve.options import ServeOptions
 
 FITTED_MAPPING = "fitted: ids to classes by a vote on the training data"
+INSIDE_REGIONS = "inside the regions of interest only: the pixels outside them are ignored"
 ORACLE_MAPPING = (
     "ORACLE: ids matched one-to-one to classes on the scored data itself (Hungarian); "
     "an upper bound, not a fair score"
@@ -65,12 +66,14 @@ ORACLE_MAPPING = (
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Scores of one model on one split, the extra scores' ``metrics.json`` forms, and
-    where ``metrics.json`` went."""
+    """Scores of one model on one split, the extra scores' ``metrics.json`` forms, where
+    ``metrics.json`` went, and what was scored when not every labelled pixel was (the
+    regions of interest)."""
 
     scores: SegmentationScores
     metrics_path: Path
     extras: dict[str, dict]
+    scored: str | None = None
 
 
 def train(
@@ -232,9 +235,12 @@ def score_into(
     name = f"{data_name} {split}"
     result = evaluate(segmenter, dataset, name=name, progress=progress, options=options)
     context: dict[str, Any] = {"model": str(model_path), "data": data_name, "split": split}
+    if getattr(dataset, "rois", None) is not None:
+        context["scored"] = INSIDE_REGIONS
     if segmenter.method is not None:
         context["mapping"] = ORACLE_MAPPING if oracle else FITTED_MAPPING
-    return Evaluation(result.scores, write_metrics(result, folder, **context), result.extras)
+    path = write_metrics(result, folder, **context)
+    return Evaluation(result.scores, path, result.extras, context.get("scored"))
 
 
 def predict_files(

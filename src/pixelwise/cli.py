@@ -212,6 +212,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
     if args.oracle_mapping:
         print(ORACLE_MAPPING)
+    if evaluation.scored:
+        print(f"scored {evaluation.scored}")
     print(per_class_table(evaluation.scores))
     if evaluation.extras:
         print(extras_summary(evaluation.extras))
@@ -461,6 +463,8 @@ def cmd_data_inspect(args: argparse.Namespace) -> int:
     print(f"{len(report.problems)} problem(s)")
     for problem in report.problems:
         print(f"  {problem.kind}: {problem.message}")
+    for line in report.advice:
+        print(f"advice: {line}")
     print(f"report: {out / 'report.json'}")
     return 0
 

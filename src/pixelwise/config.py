@@ -360,10 +360,53 @@ SHORTCUTS: tuple[Shortcut, ...] = (
         "data.options.mask_values",
         ValueMap(),
         "V:C,...",
-        "folder data: stored value -> class, e.g. 0:0,255:1",
+        "folder data: stored value -> class, e.g. 0:0,255:1 (* for every other value)",
     ),
     _shortcut(
         "--classes", "data.options.classes", ListOf(Text()), "A,B,...", "folder data: class names"
+    ),
+    _shortcut(
+        "--pair-key",
+        "data.options.pair_key",
+        Text(),
+        "REGEX",
+        "folder data: pair files by the first group of REGEX in their names, e.g. '^(\\d+)_' "
+        "(default: by stem)",
+    ),
+    _shortcut(
+        "--manifest",
+        "data.options.manifest",
+        Text(),
+        "FILE.csv",
+        "folder data: samples from a CSV of image,mask[,roi][,split] (paths relative to it)",
+    ),
+    _shortcut(
+        "--roi",
+        "data.options.roi",
+        Text(),
+        "DIR",
+        "folder data: regions of interest, paired like the masks; pixels outside are ignored",
+    ),
+    _shortcut(
+        "--mask-colors",
+        "data.options.mask_colors",
+        Text(),
+        "FILE|R,G,B:NAME;...",
+        "folder data: colour masks, one colour a class in class order ('ignore' to ignore)",
+    ),
+    _shortcut(
+        "--binarize",
+        "data.options.binarize",
+        Number(),
+        "T",
+        "folder data: binary masks, stored values above T are class 1",
+    ),
+    _shortcut(
+        "--split-file",
+        "data.options.split_files",
+        Mapping(),
+        "SPLIT=FILE",
+        "folder data: the keys (or stems) of a split, one a line (repeatable)",
     ),
     _shortcut(
         "--ignore-index", "data.options.ignore_index", Integer(), "N", "folder data: ignored value"

@@ -239,16 +239,18 @@ class MappingList(Kind):
 
 @dataclass(frozen=True)
 class ValueMap(Kind):
-    """Stored mask value -> class index, e.g. ``{0: 0, 255: 1}``; as text ``0:0,255:1``."""
+    """Stored mask value -> class index, e.g. ``{0: 0, 255: 1}``; as text ``0:0,255:1``.
+    The key ``*`` stands for every value not listed (``0:0,*:1``)."""
 
-    accepts: str = "a map of stored mask values to class indices, e.g. 0:0,255:1"
+    accepts: str = "a map of stored mask values (or *) to class indices, e.g. 0:0,255:1"
 
-    def check(self, value: Any) -> dict[int, int]:
+    def check(self, value: Any) -> dict[int | str, int]:
         integer = Integer()
         if not isinstance(value, dict) or not value:
             raise ValueError(self.accepts)
         try:
-            return {integer.check(k): integer.check(v) for k, v in value.items()}
+            return {(k if k == "*" else integer.check(k)): integer.check(v)
+                    for k, v in value.items()}  # fmt: skip
         except ValueError:
             raise ValueError(self.accepts) from None
 
@@ -267,17 +269,19 @@ def key_value(text: str) -> dict[str, Any]:
         raise ValueError(f"KEY=VALUE with a readable value, got {excerpt(value)}") from None
 
 
-def parse_mask_values(text: str) -> dict[int, int]:
-    """Parse ``"0:0,255:1"`` (stored mask value : class index, comma separated) to a dict."""
-    value_map: dict[int, int] = {}
+def parse_mask_values(text: str) -> dict[int | str, int]:
+    """Parse ``"0:0,255:1"`` (stored mask value : class index, comma separated; ``*`` for
+    every other value) to a dict."""
+    value_map: dict[int | str, int] = {}
     for part in text.split(","):
-        match = re.fullmatch(r"\s*(-?\d+)\s*:\s*(-?\d+)\s*", part)
+        match = re.fullmatch(r"\s*(-?\d+|\*)\s*:\s*(-?\d+)\s*", part)
         if match is None:
             raise PixelwiseError(
                 f"bad mask value map '{text}': '{part.strip()}' is not 'stored:class' "
-                "(e.g. '0:0,255:1')"
+                "(e.g. '0:0,255:1', or '0:0,*:1')"
             )
-        stored, target = int(match[1]), int(match[2])
+        stored = match[1] if match[1] == "*" else int(match[1])
+        target = int(match[2])
         if stored in value_map:
             raise PixelwiseError(f"bad mask value map '{text}': value {stored} appears twice")
         value_map[stored] = target

@@ -44,7 +44,8 @@ class InspectionReport:
 
     ``image_sizes`` maps ``"WxH"`` to the number of images of that size (every readable
     image); ``class_pixels`` counts pixels per class over the samples without problems,
-    and ``ignored_pixels`` their ignore-index pixels.
+    and ``ignored_pixels`` their ignore-index pixels; ``advice`` names the flags that
+    would read a folder better (:mod:`pixelwise.data.advice`).
     """
 
     dataset: str
@@ -56,6 +57,7 @@ class InspectionReport:
     class_pixels: list[int] = field(default_factory=list)
     ignored_pixels: int = 0
     problems: list[Problem] = field(default_factory=list)
+    advice: list[str] = field(default_factory=list)
 
     @property
     def frequencies(self) -> list[float]:
@@ -163,7 +165,8 @@ def inspect_split(
     """
     found: list[Problem] = []
     if name == "folder" and "images" in options and "masks" in options:
-        found = missing_masks(options["images"], options["masks"])
+        if options.get("pair_key") is None:
+            found = missing_masks(options["images"], options["masks"])
         options = {**options, "skip_unpaired": True}
     dataset = load_dataset(name, split, root, **options)
     return inspect_dataset(dataset, name, split, found, progress), dataset

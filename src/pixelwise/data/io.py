@@ -23,7 +23,7 @@ from pixelwise.data.reader import DEFAULT_MAX_PIXELS, open_pil, read_header
 from pixelwise.errors import PixelwiseError
 from pixelwise.files import write_bytes_atomic
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"})
 """Lower-case file suffixes treated as images; matching ignores case."""
 
 _INDEX_MODES = frozenset({"1", "L", "P", "I", "I;16", "I;16L", "I;16B", "I;16N"})
@@ -78,10 +78,17 @@ def read_mask(path: str | Path) -> np.ndarray:
         rgb = np.asarray(image.convert("RGB"))
     if not ((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 0] == rgb[..., 2]).all()):
         raise PixelwiseError(
-            f"mask '{path}' is a colour image; colour masks need a colour map, which is "
-            "not supported yet: save masks as index, palette or grayscale PNGs"
+            f"mask '{path}' is a colour image: give the colour of each class with "
+            "--mask-colors (`pixelwise data inspect` writes a template)"
         )
     return rgb[..., 0].astype(np.int64)
+
+
+def read_rgb_mask(path: str | Path) -> np.ndarray:
+    """Read a colour-coded mask as ``(H, W, 3)`` uint8 RGB (palette masks in their colours;
+    alpha dropped), for a colour table to map."""
+    with _open(path) as image:
+        return np.asarray(image.convert("RGB"))
 
 
 def encode_png(

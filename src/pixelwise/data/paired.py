@@ -1,13 +1,16 @@
 """Datasets of (image, mask) file pairs: the checked dataset, pairing by stem, splitting.
 
 A :class:`PairedFileDataset` reads (image, mask) file pairs and checks each sample:
-sizes must match, and mask values (after an optional stored-value -> class map) must
-be class indices or the ignore index. :func:`pair_by_stem` finds the pairs in an
-image folder and a mask folder; :func:`split_pairs` cuts them into train and val.
+sizes must match, and mask values (after the dataset's :class:`~pixelwise.data.masks.MaskRule`)
+must be class indices or the ignore index. With regions of interest, the pixels outside
+a sample's region become the ignore index, so that no loss or metric counts them.
+:func:`pair_by_stem` and :func:`split_pairs` pair and split by file stem (see
+:mod:`pixelwise.data.pairing` for keys, manifests and split files).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -15,32 +18,27 @@ import numpy as np
 from tqdm import tqdm
 
 from pixelwise.data.base import DatasetInfo, SegmentationDataset
-from pixelwise.data.io import list_images, read_image, read_mask
+from pixelwise.data.io import read_image, read_mask
+from pixelwise.data.masks import MaskRule, format_map, format_values
+from pixelwise.data.pairing import Sample, pair_folders, select_split
 from pixelwise.errors import PixelwiseError
+
+logger = logging.getLogger("pixelwise")
 
 Pair = tuple[Path, Path]
 """(image path, mask path)."""
-
-
-def format_values(values: np.ndarray, limit: int = 10) -> str:
-    """``[1, 7, 300]``, cut after ``limit`` values."""
-    shown = ", ".join(str(v) for v in values[:limit].tolist())
-    return f"[{shown}{', ...' if len(values) > limit else ''}]"
-
-
-def format_map(value_map: Mapping[int, int]) -> str:
-    """``0:0,255:1``, the syntax :func:`pixelwise.options.parse_mask_values` reads."""
-    return ",".join(f"{k}:{v}" for k, v in sorted(value_map.items()))
+LOSSY_SUFFIXES = frozenset({".jpg", ".jpeg"})
 
 
 class PairedFileDataset(SegmentationDataset):
     """(image, mask) file pairs, read and checked on access.
 
     ``self[i]`` returns image ``(H, W, C)`` uint8 with ``C == info.channels`` and mask
-    ``(H, W)`` int64. With ``value_map`` every stored mask value is mapped to a class
-    index (or to ``info.ignore_index``); a stored value missing from the map is an
-    error. The map is applied before the range check, so a stored value equal to the
-    ignore index (such as 255) may map to a class.
+    ``(H, W)`` int64. ``rule`` (or, for short, ``value_map``) turns stored mask values
+    into class indices; a value it does not cover is an error. The rule is applied before
+    the range check, so a stored value equal to the ignore index (such as 255) may map to
+    a class. ``rois`` (one region file or None per pair): pixels where the region is 0
+    become the ignore index.
     """
 
     def __init__(
@@ -49,6 +47,8 @@ class PairedFileDataset(SegmentationDataset):
         info: DatasetInfo,
         value_map: Mapping[int, int] | None = None,
         name: str = "dataset",
+        rule: MaskRule | None = None,
+        rois: Sequence[Path | None] | None = None,
     ) -> None:
         if 0 <= info.ignore_index < info.num_classes:
             raise PixelwiseError(
@@ -57,20 +57,28 @@ class PairedFileDataset(SegmentationDataset):
             )
         self.pairs = [(Path(image), Path(mask)) for image, mask in pairs]
         self.info = info
-        self.value_map = dict(value_map) if value_map is not None else None
         self.name = name
-        if self.value_map == {}:
-            raise PixelwiseError(f"{name}: the mask value map is empty")
-        if self.value_map is not None:
-            bad = [v for v in self.value_map.values() if not self._is_label(v)]
-            if bad:
-                raise PixelwiseError(
-                    f"{name}: mask value map {format_map(self.value_map)} targets {bad} are "
-                    f"neither class indices 0..{info.num_classes - 1} nor the ignore index "
-                    f"{info.ignore_index}"
-                )
-            self._keys = np.array(sorted(self.value_map), dtype=np.int64)
-            self._targets = np.array([self.value_map[k] for k in self._keys], dtype=np.int64)
+        self.rule = rule or MaskRule(value_map)
+        self.rois = list(rois) if rois is not None and any(rois) else None
+        bad = [v for v in self.rule.targets() if not self._is_label(v)]
+        if bad:
+            value_map = self.rule.value_map
+            given = f"mask value map {format_map(value_map)}" if value_map else "masks"
+            raise PixelwiseError(
+                f"{name}: {given} targets {bad}, neither class indices "
+                f"0..{info.num_classes - 1} nor the ignore index {info.ignore_index}"
+            )
+        lossy = [mask for _, mask in self.pairs if mask.suffix.lower() in LOSSY_SUFFIXES]
+        if lossy and self.rule.binarize is None and self.rule.value_map is None:
+            logger.warning(
+                "%s: masks such as '%s' are JPEG, whose compression changes the values near "
+                "every edge; give --binarize T (binary masks) or a value map with '*'",
+                name, lossy[0],
+            )  # fmt: skip
+
+    @property
+    def value_map(self) -> Mapping | None:
+        return self.rule.value_map
 
     def _is_label(self, value: int) -> bool:
         return 0 <= value < self.info.num_classes or value == self.info.ignore_index
@@ -84,28 +92,15 @@ class PairedFileDataset(SegmentationDataset):
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         image_path, mask_path = self.pairs[index]
         image = read_image(image_path, self.info.channels)
-        mask = read_mask(mask_path)
-        if image.shape[:2] != mask.shape:
-            raise PixelwiseError(
-                f"image '{image_path}' is {image.shape[1]}x{image.shape[0]} (WxH) but its "
-                f"mask '{mask_path}' is {mask.shape[1]}x{mask.shape[0]}"
-            )
-        if self.value_map is not None:
-            mask = self._map_values(mask, mask_path)
+        mask = self.rule.read(mask_path, self.info.ignore_index)
+        _check_size(image.shape[:2], mask.shape, image_path, mask_path, "mask")
         self._check_labels(mask, mask_path)
+        roi = self.rois[index] if self.rois is not None else None
+        if roi is not None:
+            region = read_mask(roi) != 0
+            _check_size(image.shape[:2], region.shape, image_path, roi, "region of interest")
+            mask = np.where(region, mask, self.info.ignore_index)
         return image, mask
-
-    def _map_values(self, mask: np.ndarray, mask_path: Path) -> np.ndarray:
-        """Map stored values ``(H, W)`` to class indices ``(H, W)`` through the value map."""
-        slot = np.searchsorted(self._keys, mask).clip(max=len(self._keys) - 1)
-        found = self._keys[slot] == mask
-        if not found.all():
-            raise PixelwiseError(
-                f"mask '{mask_path}' has values {format_values(np.unique(mask[~found]))} that "
-                f"are not in the mask value map {format_map(self.value_map)}; add them "
-                f"(map a value to {self.info.ignore_index} to ignore it)"
-            )
-        return self._targets[slot]
 
     def _check_labels(self, mask: np.ndarray, mask_path: Path) -> None:
         """Raise if ``mask`` ``(H, W)`` holds anything but class indices and the ignore index."""
@@ -123,62 +118,30 @@ class PairedFileDataset(SegmentationDataset):
             self[index]
 
 
-def _require_folder(path: str | Path, what: str) -> Path:
-    path = Path(path)
-    if not path.is_dir():
-        raise PixelwiseError(f"{what} folder '{path}' does not exist")
-    return path
-
-
-def _by_stem(files: Sequence[Path]) -> dict[str, Path]:
-    """Index files by stem; two files with one stem (``a.png``, ``a.jpg``) are an error."""
-    index: dict[str, Path] = {}
-    for file in files:
-        if file.stem in index:
-            raise PixelwiseError(f"'{index[file.stem]}' and '{file}' have the same stem")
-        index[file.stem] = file
-    return index
+def _check_size(
+    image: tuple[int, ...], other: tuple[int, ...], image_path: Path, path: Path, what: str
+) -> None:
+    if image != other:
+        raise PixelwiseError(
+            f"image '{image_path}' is {image[1]}x{image[0]} (WxH) but its {what} '{path}' "
+            f"is {other[1]}x{other[0]}"
+        )
 
 
 def pair_by_stem(images: str | Path, masks: str | Path, skip_unpaired: bool = False) -> list[Pair]:
-    """Pair each image in folder ``images`` with the mask of the same stem in ``masks``.
-
-    Suffixes may differ (``a.jpg`` with ``a.png``). Returns pairs sorted by stem. An
-    image without a mask is an error, or left out with ``skip_unpaired``; masks
-    without an image are left out.
-    """
-    image_files = _by_stem(list_images(_require_folder(images, "image")))
-    mask_folder = _require_folder(masks, "mask")
-    mask_files = _by_stem(list_images(mask_folder))
-    pairs = []
-    for stem, image in sorted(image_files.items()):
-        if stem not in mask_files:
-            if skip_unpaired:
-                continue
-            raise PixelwiseError(f"image '{image}' has no mask named '{stem}.*' in '{mask_folder}'")
-        pairs.append((image, mask_files[stem]))
-    return pairs
+    """Pair each image in folder ``images`` with the mask of the same stem in ``masks``
+    (suffixes may differ), sorted by stem (see :func:`pixelwise.data.pairing.pair_folders`)."""
+    return [(s.image, s.mask) for s in pair_folders(images, masks, skip_unpaired=skip_unpaired)]
 
 
 def split_pairs(pairs: Sequence[Pair], split: str, val_fraction: float, seed: int) -> list[Pair]:
-    """Pick ``split`` ("all", "train" or "val") from ``pairs``, deterministically.
-
-    The pairs are sorted by image stem and shuffled with ``seed``; the last
-    ``val_fraction`` (at least one pair) is "val", the rest "train". Each split keeps
-    stem order.
-    """
-    ordered = sorted(pairs, key=lambda pair: pair[0].stem)
+    """Pick ``split`` ("all", "train" or "val") from ``pairs`` by stem, deterministically
+    (see :func:`pixelwise.data.pairing.select_split`)."""
+    samples = [Sample(image, mask, image.stem) for image, mask in pairs]
+    chosen = select_split(samples, split, val_fraction, seed)
     if split == "all":
-        return ordered
-    if split not in ("train", "val"):
-        raise PixelwiseError(f"unknown split '{split}'; choose from: all, train, val")
-    if not 0 < val_fraction < 1:
-        raise PixelwiseError(f"val_fraction must lie between 0 and 1, got {val_fraction}")
-    num_val = max(1, round(len(ordered) * val_fraction))
-    if num_val >= len(ordered):
-        raise PixelwiseError(
-            f"cannot split {len(ordered)} pairs into train and val with val_fraction {val_fraction}"
-        )
-    order = np.random.default_rng(seed).permutation(len(ordered))
-    chosen = order[-num_val:] if split == "val" else order[:-num_val]
-    return [ordered[i] for i in sorted(chosen)]
+        chosen = sorted(chosen, key=lambda s: s.key)
+    return [(s.image, s.mask) for s in chosen]
+
+
+__all__ = ["Pair", "PairedFileDataset", "format_map", "pair_by_stem", "split_pairs"]

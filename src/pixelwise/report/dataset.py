@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from pixelwise.data.advice import COLOUR_TEMPLATE, Advice, advise
 from pixelwise.data.base import SegmentationDataset
 from pixelwise.data.inspect import InspectionReport, inspect_split
 from pixelwise.data.io import encode_png
@@ -85,7 +86,7 @@ def sample_grid(dataset: SegmentationDataset, count: int = 8) -> np.ndarray | No
 REPORT_FILE = "report.json"
 FREQUENCIES_FILE = "class_frequencies.png"
 SAMPLES_FILE = "samples.png"
-INSPECTION_FILES = (REPORT_FILE, FREQUENCIES_FILE, SAMPLES_FILE)
+INSPECTION_FILES = (REPORT_FILE, FREQUENCIES_FILE, SAMPLES_FILE, COLOUR_TEMPLATE)
 """The files :func:`write_inspection` writes."""
 
 
@@ -118,14 +119,34 @@ def inspect_data(
     """Inspect ``split`` of dataset ``name`` (see :func:`pixelwise.data.inspect.inspect_split`).
 
     Writes ``out/report.json``, ``out/class_frequencies.png`` and ``out/samples.png``
-    (see :func:`write_inspection`) and returns the report. Files in ``out`` that
-    ``data inspect`` did not write are never replaced: one error, before any is read.
+    (see :func:`write_inspection`) and returns the report; for folder data, the advice of
+    :mod:`pixelwise.data.advice` goes into the report (or, when the folder cannot be read
+    at all, into the error), and a colour table to fill in into ``out/colors.txt``. Files
+    in ``out`` that ``data inspect`` did not write are never replaced: one error, before
+    any is read.
     """
     folder = OwnedFolder(Path(out), "data inspect")
     refuse_model_folder(folder.root)
     folder.check(INSPECTION_FILES)
-    report, dataset = inspect_split(name, split, root, progress, **options)
+    advice = advise(options) if name == "folder" else Advice()
+    try:
+        report, dataset = inspect_split(name, split, root, progress, **options)
+    except PixelwiseError as error:
+        _write_template(folder, advice)
+        if not advice.lines:
+            raise
+        raise PixelwiseError(f"{error}; {advice.lines[0]}") from None
+    report.advice = advice.lines
     with folder_lock(folder.root):
         folder.check(INSPECTION_FILES)
         write_inspection(report, dataset, folder)
+        _write_template(folder, advice)
     return report
+
+
+def _write_template(folder: OwnedFolder, advice: Advice) -> None:
+    """The colour table to fill in, when the advice has one."""
+    if advice.colour_table is not None:
+        folder.check([COLOUR_TEMPLATE])
+        folder.root.mkdir(parents=True, exist_ok=True)
+        folder.write_text(COLOUR_TEMPLATE, advice.colour_table)
