@@ -296,3 +296,31 @@ def test_evaluate_says_it_scored_inside_the_regions(
     assert main(argv) == 0
     assert "scored inside the regions of interest only" in capsys.readouterr().out
     assert json.loads((out / "metrics.json").read_text())["scored"].startswith("inside the regions")
+
+
+@pytest.mark.parametrize("fill, outside", [("ignore", 255), ("zero", 0)])
+def test_predict_writes_the_fill_outside_each_region(
+    tiny_unet: Path, tmp_path: Path, fill: str, outside: int
+) -> None:
+    from pixelwise.inference.options import PredictOptions
+    from pixelwise.inference.predict import predict_images
+    from pixelwise.inference.segmenter import Segmenter
+
+    save(picture(24, 28), tmp_path / "in" / "a.png")
+    region = np.zeros((24, 28), np.uint8)
+    region[5:20, 3:17] = 1
+    save(region, tmp_path / "fov" / "a.png")
+    segmenter = Segmenter.load(tiny_unet)
+    options = PredictOptions(roi=str(tmp_path / "fov"), roi_fill=fill, workers=0, progress=False)
+    predict_images(segmenter, [tmp_path / "in"], tmp_path / "out", options)
+    written = np.asarray(Image.open(tmp_path / "out" / "a.png"))
+    whole = segmenter.predict(picture_of(tmp_path / "in" / "a.png"))
+    assert (written[region == 0] == outside).all()
+    np.testing.assert_array_equal(written[region > 0], whole[region > 0])
+    save(np.zeros((6, 6), np.uint8), tmp_path / "fov" / "a.png")
+    with pytest.raises(PixelwiseError, match=r"region of interest .* is 6x6"):
+        predict_images(segmenter, [tmp_path / "in"], tmp_path / "again", options)
+
+
+def picture_of(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))

@@ -99,7 +99,8 @@ def encode_png(
     """Encode uint8 ``(H, W)`` or ``(H, W, 3)``, or uint16 ``(H, W)``, ``array`` as PNG bytes.
 
     With ``palette`` (at most 256 RGB colours) a uint8 ``(H, W)`` array is saved as a
-    palette ("P") image; uint16 is saved as 16-bit gray. ``text`` is stored as ``tEXt``
+    palette ("P") image, values past the palette (an ignore index) in black; uint16 is
+    saved as 16-bit gray. ``text`` is stored as ``tEXt``
     chunks inserted by :func:`~pixelwise.data.png_chunks.add_text_chunk`, so the bytes
     without them are exactly the bytes encoded without ``text``. Deterministic: the same
     array and palette give the same bytes.
@@ -117,7 +118,10 @@ def encode_png(
         if gray16 or array.ndim != 2 or len(palette) > 256:
             raise ValueError("a palette needs a uint8 (H, W) array and at most 256 colours")
         image = image.convert("P")
-        image.putpalette([value for colour in palette for value in colour])
+        padding = max(0, int(array.max(initial=0)) + 1 - len(palette))  # e.g. the ignore index
+        image.putpalette(
+            [value for colour in [*palette, *[(0, 0, 0)] * padding] for value in colour]
+        )
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     png = buffer.getvalue()

@@ -23,7 +23,9 @@ class PredictOptions:
     ``page``, ``max_pixels``: as in :class:`~pixelwise.data.reader.ReadOptions`;
     ``uint16_max`` and ``float_range`` replace those of the model card's pixel scaling.
     ``batch_size`` whole images of one size per forward pass (fewer when ``max_memory``
-    says so); ``workers`` processes decode ahead.
+    says so); ``workers`` processes decode ahead. ``roi`` is a folder of regions of
+    interest, one per input by stem: outside its region an image's labels are the
+    model's ignore index (``roi_fill="ignore"``) or class 0 (``"zero"``).
     """
 
     tile: Literal["auto", "always", "never"] = "auto"
@@ -41,6 +43,8 @@ class PredictOptions:
     force: bool = False
     skip_bad: bool = False
     progress: bool = True
+    roi: str | None = None
+    roi_fill: Literal["ignore", "zero"] = "ignore"
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -49,6 +53,11 @@ class PredictOptions:
             raise PixelwiseError(f"--workers must be 0 or more, got {self.workers}")
         if self.max_memory < 1:
             raise PixelwiseError(f"--max-memory must be positive, got {self.max_memory}")
+
+    def region_fill(self, ignore_index: int) -> int:
+        """The label written outside a region of interest: the model's ``ignore_index``,
+        or 0 (``roi_fill="zero"``)."""
+        return ignore_index if self.roi_fill == "ignore" else 0
 
     def read_options(self, card_scaling: PixelScaling) -> ReadOptions:
         """The reader's options: the card's scaling with this run's replacements."""

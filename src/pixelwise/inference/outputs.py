@@ -380,6 +380,14 @@ class RowOutputs:
         self.info = info
         self.counts = np.zeros(info.num_classes, np.int64)
         self._writers: dict[str, Any] = {}
+        self.region: np.ndarray | None = None
+        self.fill = 0
+
+    def restrict(self, region: np.ndarray, fill: int) -> None:
+        """Label every pixel outside ``region`` ``(H, W)`` bool ``fill`` (the ignore index,
+        or 0); the class fractions then count the pixels inside only (and ``fill`` when
+        it is a class)."""
+        self.region, self.fill = region, fill
 
     @property
     def needs_pixels(self) -> bool:
@@ -397,7 +405,11 @@ class RowOutputs:
         """Hand over rows ``first_row..`` : ``labels (n, W)``, their ``probabilities (K, n, W)``
         (networks), the image's ``pixels (n, W, C)`` (for the overlay), ``quantized (n, W, 3)``.
         """
-        self.counts += np.bincount(labels.ravel(), minlength=self.info.num_classes)
+        if self.region is not None:
+            inside = self.region[first_row : first_row + labels.shape[0]]
+            labels = np.where(inside, labels, self.fill).astype(labels.dtype)
+        classes = labels[labels < self.info.num_classes]
+        self.counts += np.bincount(classes.ravel(), minlength=self.info.num_classes)
         rows = {"labels": labels, "quantized": quantized}
         if "overlay" in self._writers:
             rows["overlay"] = overlay(pixels, labels, self.info.colours)

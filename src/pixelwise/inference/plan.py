@@ -24,6 +24,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from pixelwise.data.io import list_images
+from pixelwise.data.pairing import index_by_key
 from pixelwise.data.reader import ImageHeader, ReadOptions, read_header
 from pixelwise.errors import PixelwiseError
 from pixelwise.inference.inputs import InputList, list_inputs
@@ -31,7 +35,7 @@ from pixelwise.inference.one_image import check_model_options, check_readable, w
 from pixelwise.inference.options import PredictOptions
 from pixelwise.inference.outputs import Receipt, output_paths
 from pixelwise.inference.resume import check_outputs_spare_inputs, complete_receipt
-from pixelwise.inference.segmenter import Segmenter
+from pixelwise.inference.segmenter import Segmenter, label_dtype
 from pixelwise.inference.writer import ERRORS_FILE, PREDICT, run_files
 from pixelwise.models.saving import CONFIG_FILE, WEIGHTS_FILE, resolve_model_dir
 from pixelwise.ownership import OwnedFolder
@@ -65,6 +69,8 @@ def settings_fingerprint(model: str, options: PredictOptions, read: ReadOptions)
         "scaling": read.scaling.to_dict(),
         "page": read.page,
         "max_pixels": read.max_pixels,
+        "roi": str(Path(options.roi).resolve()) if options.roi else None,
+        "roi_fill": options.roi_fill if options.roi else None,
     }
     text = json.dumps(settings, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -83,6 +89,7 @@ class RunSetup:
     read: ReadOptions
     settings: str
     force: bool
+    regions: dict[str, Path] | None = None
 
 
 def _unique_stems(files: Sequence[Path]) -> None:
@@ -110,7 +117,23 @@ def prepare(
     _unique_stems(listed.files)
     kinds = tuple(options.outputs.kinds(segmenter.info.num_classes))
     settings = settings_fingerprint(model, options, read)
-    return listed, RunSetup(Path(out), kinds, read, settings, options.force)
+    fill = options.region_fill(segmenter.info.ignore_index)
+    regions = region_files(options.roi, segmenter, fill) if options.roi else None
+    return listed, RunSetup(Path(out), kinds, read, settings, options.force, regions)
+
+
+def region_files(folder: str, segmenter: Segmenter, fill: int) -> dict[str, Path]:
+    """The region-of-interest files in ``folder`` by stem, after checking that the label
+    written outside a region (``fill``) fits the label files."""
+    if fill > np.iinfo(label_dtype(segmenter.info.num_classes)).max:
+        raise PixelwiseError(
+            f"the ignore index {fill} does not fit this model's label files: give --roi-fill zero"
+        )
+    path = Path(folder)
+    if not path.is_dir():
+        raise PixelwiseError(f"region folder '{path}' does not exist")
+    regions, _ = index_by_key(list_images(path), None, path)
+    return regions
 
 
 # --- 2: one input, without the model ---------------------------------------------------
@@ -133,12 +156,14 @@ class Inspection:
     paths: dict[str, Path] | None = None
     earlier: Receipt | None = None
     conflict: str | None = None
+    region: Path | None = None
 
 
 def inspect_input(file: Path, setup: RunSetup) -> Inspection:
     """Read ``file``'s header and the receipt of its earlier outputs, if any."""
     try:
         header = read_header(file, setup.read)
+        region = _region(file, header, setup.regions)
     except PixelwiseError as error:
         return Inspection(file, reason=str(error))
     read = setup.read
@@ -147,8 +172,24 @@ def inspect_input(file: Path, setup: RunSetup) -> Inspection:
     try:
         earlier = complete_receipt(file, paths, setup.out, setup.settings, setup.force)
     except PixelwiseError as error:
-        return Inspection(file, header, None, as_tiff, paths, conflict=str(error))
-    return Inspection(file, header, None, as_tiff, paths, earlier)
+        return Inspection(file, header, None, as_tiff, paths, conflict=str(error), region=region)
+    return Inspection(file, header, None, as_tiff, paths, earlier, region=region)
+
+
+def _region(file: Path, header: ImageHeader, regions: dict[str, Path] | None) -> Path | None:
+    """The region-of-interest file of input ``file``, checked to match its size."""
+    if regions is None:
+        return None
+    region = regions.get(file.stem)
+    if region is None:
+        raise PixelwiseError(f"image '{file}' has no region of interest named '{file.stem}.*'")
+    found = read_header(region)
+    if (found.height, found.width) != (header.height, header.width):
+        raise PixelwiseError(
+            f"image '{file}' is {header.width}x{header.height} but its region of interest "
+            f"'{region}' is {found.width}x{found.height}"
+        )
+    return region
 
 
 # --- 3: the plan -----------------------------------------------------------------------
@@ -156,13 +197,15 @@ def inspect_input(file: Path, setup: RunSetup) -> Inspection:
 
 @dataclass(frozen=True)
 class ImagePlan:
-    """One image to predict: its header, whole or tiled, TIFF or PNG outputs, their paths."""
+    """One image to predict: its header, whole or tiled, TIFF or PNG outputs, their paths,
+    and its region of interest (or None)."""
 
     path: Path
     header: ImageHeader
     tiled: bool
     as_tiff: bool
     paths: dict[str, Path]
+    region: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -185,7 +228,8 @@ def _plan_image(segmenter: Segmenter, inspection: Inspection, options: PredictOp
     header = inspection.header
     tiled = wants_tiles(segmenter, header, options, read)
     check_readable(header, tiled, segmenter.info.channels, options.max_memory, read)
-    return ImagePlan(inspection.path, header, tiled, inspection.as_tiff, inspection.paths)
+    return ImagePlan(inspection.path, header, tiled, inspection.as_tiff, inspection.paths,
+                     inspection.region)  # fmt: skip
 
 
 def _refuse_bad(bad: list[dict[str, str]], total: int) -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pixelwise.data.io import read_mask
 from pixelwise.data.reader import ReadOptions, decode
 from pixelwise.inference.one_image import put_tiled, put_whole, region_source
 from pixelwise.inference.options import PredictOptions
@@ -67,9 +68,13 @@ class PredictionWriter:
 
     def _outputs(self, plan: ImagePlan) -> ImageOutputs:
         header = plan.header
-        return ImageOutputs(
+        outputs = ImageOutputs(
             plan.paths, header.height, header.width, self.segmenter.info, plan.as_tiff
         )
+        if plan.region is not None:
+            region = read_mask(plan.region) != 0
+            outputs.restrict(region, self.options.region_fill(self.segmenter.info.ignore_index))
+        return outputs
 
     def _finish(self, plan: ImagePlan, outputs: ImageOutputs) -> Receipt:
         summary = {
