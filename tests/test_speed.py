@@ -181,3 +181,11 @@ def test_cache_mb_zero_keeps_nothing() -> None:
     cache = PairCache(budget, 255)
     cache.put(0, np.zeros((2, 2, 3), np.uint8), np.zeros((2, 2), np.int64))
     assert cache.get(0) is None and budget.full
+
+
+def test_the_card_records_the_data_the_model_learned_from(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert main(["train", "--config", str(write_config(tmp_path)), "--out", str(run)]) == 0
+    card = json.loads((run / "model" / "config.json").read_text())
+    assert card["data"]["name"] == "synthetic" and card["data"]["options"]["size"] == 32
+    assert pixelwise.load(run).info.num_classes == 4

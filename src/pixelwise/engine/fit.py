@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -110,8 +111,9 @@ def plan(config: RunConfig, progress: bool = True) -> TrainingPlan:
         "memory_format": config.train.memory_format,
     }
     card = ModelCard(
-        model.config, info, normalization, input_scale=config.data.scale, training=trained
-    )
+        model.config, info, normalization, input_scale=config.data.scale, training=trained,
+        data=dataclasses.asdict(config.data),
+    )  # fmt: skip
     return TrainingPlan(train, val, model.config, card, weights)
 
 

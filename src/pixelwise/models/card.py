@@ -60,7 +60,9 @@ class ModelCard:
     ``export`` is the record of an exported graph (see :mod:`pixelwise.export.record`),
     None for a model saved with its weights. ``training`` records how the weights were
     trained (``precision``, ``memory_format``); it does not change how they load (they
-    are saved in float32), and cards written before it existed have none.
+    are saved in float32), and cards written before it existed have none. ``data`` is the
+    run's data section (dataset, folder and reading options: pairing, mask rule, regions,
+    splits), as a record of what the model learned from.
     """
 
     architecture: dict
@@ -70,10 +72,12 @@ class ModelCard:
     pixel_scaling: PixelScaling = field(default_factory=PixelScaling)
     export: dict | None = None
     training: dict | None = None
+    data: dict | None = None
 
     def to_dict(self) -> dict:
         exported = {} if self.export is None else {"export": self.export}
-        trained = {} if self.training is None else {"training": self.training}
+        records = {"training": self.training, "data": self.data}
+        recorded = {key: value for key, value in records.items() if value is not None}
         return {
             **header(),
             "architecture": self.architecture,
@@ -81,7 +85,7 @@ class ModelCard:
             "normalization": self.normalization.to_dict(),
             "input_scale": self.input_scale,
             "pixel_scaling": self.pixel_scaling.to_dict(),
-            **trained,
+            **recorded,
             **exported,
         }
 
@@ -97,6 +101,7 @@ class ModelCard:
             PixelScaling.from_dict(d.get("pixel_scaling", {})),
             d.get("export"),
             _training(d.get("training")),
+            _data(d.get("data")),
         )
 
 
@@ -138,6 +143,13 @@ def _training(value: object) -> dict | None:
         isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
     ):
         raise ValueError(f"training must be an object of strings, got {value!r}")
+    return value
+
+
+def _data(value: object) -> dict | None:
+    """``data`` if absent or an object (the data section the model was trained on)."""
+    if value is not None and not isinstance(value, dict):
+        raise ValueError(f"data must be an object, got {value!r}")
     return value
 
 
