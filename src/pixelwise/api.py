@@ -156,7 +156,7 @@ def train_auto(
     and ``show(yaml)`` sees the plan before training starts. ``overrides`` (dotted keys)
     change the planned configuration."""
     RunDir(Path(out)).check_writable(resume=False, overwrite=overwrite)
-    planned = make_plan(data, minutes, out=out, seed=seed, progress=progress)
+    planned = make_plan(data, minutes, out, seed, progress, planning_counts=True)
     planned = replace(planned, config=merge(planned.config, overrides or {}))
     if show is not None:
         show(plan_yaml(planned))

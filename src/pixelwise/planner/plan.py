@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import textwrap
+import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -150,9 +151,14 @@ def _overhead(fp: Fingerprint, counts: tuple[int, int], forward: float) -> float
 
 def make_plan(
     data: DataSection, minutes: float, out: str = "runs/auto", seed: int = 0,
-    progress: bool = True,
+    progress: bool = True, planning_counts: bool = False,
 ) -> Plan:  # fmt: skip
-    """Fingerprint ``data``'s training split and plan a run of ``minutes`` into ``out``."""
+    """Fingerprint ``data``'s training split and plan a run of ``minutes`` into ``out``.
+
+    With ``planning_counts`` (``train --auto``), the minutes are the user's from now: the
+    time the planning itself takes comes out of the run's budget.
+    """
+    started = time.perf_counter()
     train_split = load_split(data, data.train_split, check=False)
     val_split = load_split(data, data.val_split, check=False)
     fp = fingerprint(train_split, data.name, data.train_split, seed=seed, progress=progress)
@@ -164,9 +170,19 @@ def make_plan(
     forward = prediction_seconds(_unet(16, 4, 2, fp.channels), resolved.train, fp.channels, first)
     overhead = _overhead(fp, counts, forward)
     chosen, timed = _search(fp, resolved.train, counts, overhead, budget, progress)
-    decisions = _decisions(fp, chosen, timed, overhead, minutes, choices)
+    planning = time.perf_counter() - started if planning_counts else 0.0
+    if planning:
+        chosen = _refit(chosen, budget - planning, overhead)
+    remaining = round(minutes - planning / 60, 2)  # what the planning left of the budget
+    decisions = _decisions(fp, chosen, timed, overhead, remaining, choices)
     config = _config(base, decisions)
     return Plan(config, decisions, fp, minutes, timed)
+
+
+def _refit(chosen: Candidate, budget: float, overhead: float) -> Candidate:
+    """``chosen`` with its epochs fitted to a ``budget`` that planning has shortened."""
+    epochs = max(1, math.floor((budget - overhead) / chosen.epoch_seconds))
+    return replace(chosen, epochs=epochs)
 
 
 def _decisions(
