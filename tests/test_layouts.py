@@ -324,3 +324,15 @@ def test_predict_writes_the_fill_outside_each_region(
 
 def picture_of(path: Path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB"))
+
+
+def test_predict_roi_flags(tiny_unet: Path, tmp_path: Path) -> None:
+    save(picture(24, 28), tmp_path / "in" / "a.png")
+    region = np.zeros((24, 28), np.uint8)
+    region[:12] = 1
+    save(region, tmp_path / "fov" / "a.png")
+    argv = ["predict", str(tiny_unet), str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+            "--roi", str(tmp_path / "fov"), "--roi-fill", "zero", "--workers", "0"]  # fmt: skip
+    assert main(argv) == 0
+    written = np.asarray(Image.open(tmp_path / "out" / "a.png"))
+    assert (written[12:] == 0).all()

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from pixelwise.errors import PixelwiseError, excerpt
+from pixelwise.sizes import parse_size
 
 
 class Kind:
@@ -256,6 +257,106 @@ class ValueMap(Kind):
 
     def from_text(self, text: str) -> dict[int, int]:
         return parse_mask_values(text)
+
+
+@dataclass(frozen=True)
+class Size(Kind):
+    """A size in bytes: a byte count, or text such as ``4G`` or ``512M`` (powers of 1024)."""
+
+    accepts: str = "a size such as 4G or 512M"
+
+    def check(self, value: Any) -> int:
+        if isinstance(value, str):
+            return self.from_text(value)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(self.accepts)
+        return value
+
+    def from_text(self, text: str) -> int:
+        try:
+            return parse_size(text, "")
+        except PixelwiseError:
+            raise ValueError(self.accepts) from None
+
+
+@dataclass(frozen=True)
+class OrNone(Optional):
+    """A value of ``kind``, or ``None`` (no limit), written ``none`` in flag text."""
+
+    @property
+    def accepts(self) -> str:  # type: ignore[override]
+        return f"{self.kind.accepts} or none"
+
+    def from_text(self, text: str) -> Any:
+        if text.strip().lower() == "none":
+            return None
+        try:
+            return self.kind.from_text(text)
+        except ValueError:
+            raise ValueError(self.accepts) from None
+
+
+class Words(Kind):
+    """A kind whose flag takes one or more words as separate arguments (``--tta flips d4``);
+    ``from_text`` reads them joined by spaces."""
+
+
+@dataclass(frozen=True)
+class WordList(ListOf, Words):
+    """A list of ``item`` values, one a word: commas stay inside a word (``scales:1,2``)."""
+
+    def from_text(self, text: str) -> list:
+        try:
+            return self.check([self.item.from_text(word) for word in text.split()])
+        except ValueError:
+            raise ValueError(self.accepts) from None
+
+
+@dataclass(frozen=True)
+class TileSize(Words):
+    """``auto``, ``none``, or a tile size ``H W`` in pixels (one number: a square tile),
+    given as ``(H, W)``."""
+
+    accepts: str = "auto, none or a tile size H W"
+
+    def check(self, value: Any) -> str | tuple[int, int]:
+        if value in ("auto", "none"):
+            return value
+        if not isinstance(value, list | tuple) or not 1 <= len(value) <= 2:
+            raise ValueError(self.accepts)
+        side = Integer(minimum=1)
+        try:
+            return side.check(value[0]), side.check(value[-1])
+        except ValueError:
+            raise ValueError(self.accepts) from None
+
+    def from_text(self, text: str) -> str | tuple[int, int]:
+        words = text.split()
+        if len(words) == 1 and words[0] in ("auto", "none"):
+            return words[0]
+        try:
+            return self.check([int(word) for word in words])
+        except ValueError:
+            raise ValueError(self.accepts) from None
+
+
+@dataclass(frozen=True)
+class OptionalValue(Kind):
+    """A value of ``kind`` whose flag may also stand alone, reading ``bare`` then: ``--boundary``
+    is ``--boundary 2`` when ``bare`` is ``"2"``."""
+
+    kind: Kind
+    bare: str
+
+    @property
+    def accepts(self) -> str:  # type: ignore[override]
+        return self.kind.accepts
+
+    def check(self, value: Any) -> Any:
+        return self.kind.check(value)
+
+    def from_text(self, text: str) -> Any:
+        return self.kind.from_text(text)
 
 
 def key_value(text: str) -> dict[str, Any]:
