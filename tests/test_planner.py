@@ -111,6 +111,12 @@ def test_the_width_floor_keeps_the_thinnest_class_visible() -> None:
     assert rules.width_floor(rare)[1] == "rest"  # too rare to set the floor
 
 
+def test_enough_training_is_epochs_or_samples() -> None:
+    assert rules.trains_enough(40, 10) and not rules.trains_enough(39, 10)
+    assert rules.trains_enough(2, 8000)  # a large dataset: 16,000 samples in two epochs
+    assert not rules.trains_enough(1, 8000)
+
+
 def test_crops_batches_repeats_and_rates() -> None:
     assert rules.crop_for(facts(), 1.0) == (256, 256)
     assert rules.crop_for(facts(size_median=[360, 480]), 0.5) == (176, 240)

@@ -4,7 +4,8 @@
 :mod:`pixelwise.planner.rules`, and times the candidate networks on this machine (a U-Net
 of base width 32, then 16, at each working scale from full resolution down, with
 :func:`pixelwise.engine.steptime.training_speed`): the first candidate that still fits
-:data:`~pixelwise.planner.rules.MIN_EPOCHS` epochs into the budget is taken, so
+:data:`~pixelwise.planner.rules.MIN_EPOCHS` epochs (or
+:data:`~pixelwise.planner.rules.MIN_SAMPLES` samples) into the budget is taken, so
 resolution comes before width. The epochs then fill the budget, so that the run ends on
 time with its learning-rate schedule completed. :func:`plan_yaml` writes the plan as the
 YAML that ``pixelwise train --config`` takes, each derived value under a comment that
@@ -136,7 +137,7 @@ def _search(
                     "timed scale %g, base width %d: %.1f training images/s, %d epochs",
                     scale, base_width, candidate.images_per_second, candidate.epochs,
                 )  # fmt: skip
-            if candidate.epochs >= rules.MIN_EPOCHS:
+            if rules.trains_enough(candidate.epochs, counts[0] * candidate.repeats):
                 return candidate, timed
     return timed[-1], timed
 
@@ -193,7 +194,8 @@ def _decisions(
     tried = "; ".join(f"scale {c.scale:g}, width {c.base_width}: {c.epochs} epochs"
                       for c in timed)  # fmt: skip
     scale_reason = (
-        f"the finest scale whose plan fits {rules.MIN_EPOCHS} epochs in {minutes:g} min "
+        f"the finest scale whose plan fits {rules.MIN_EPOCHS} epochs (or "
+        f"{rules.MIN_SAMPLES:,} samples) in {minutes:g} min "
         f"(timed here: {tried}); never below {floor:.2f}, where the thinnest class "
         f"({thinnest}) would be under {rules.MIN_WIDTH:g} px wide"
     )
