@@ -100,6 +100,8 @@ def test_every_run_is_an_ordinary_run_folder_and_the_comparison_is_written(compa
     page = (compared / "report.html").read_text()
     assert "Content-Security-Policy" in page and "http://" not in page and "https://" not in page
     assert page.count("data:image/png;base64,") >= 10
+    legend = page.split('<ul class="legend" aria-label="classes">')[1].split("</ul>")[0]
+    assert [name in legend for name in ("background", "circle", "square", "triangle")] == [True] * 4
 
 
 def test_every_run_is_scored_like_evaluate_scores_it(compared: Path) -> None:

@@ -1,5 +1,5 @@
 """The comparison report: self-contained HTML, and (in headless Chromium) that it renders
-without errors or requests and that its tables sort."""
+without errors or requests, that its tables sort and that its image panels have a legend."""
 
 from __future__ import annotations
 
@@ -76,6 +76,7 @@ def fabricated() -> tuple[dict, Pictures]:
         examples=[("img0", picture, ground, dict(zip(ACCURACY, overlays, strict=True)))],
         worst={"weak,seed=0": [("img3", picture, ground, overlays[1], 0.25)]},
         confusion={"weak,seed=0": picture},
+        legend=list(zip(CLASSES, COLOURS, strict=True)),
     )
     return document, pictures
 
@@ -95,6 +96,17 @@ def test_the_report_is_self_contained_and_escapes_names(tmp_path: Path) -> None:
     assert "a&lt;b" in page and '<td class="name">a<b' not in page
     assert page.count('<tr class="baseline">') == 1  # "mid" is the baseline
     assert "Main effects" not in page  # one axis: no two-way table
+
+
+def test_the_image_panels_have_a_class_legend(tmp_path: Path) -> None:
+    page = write_report(tmp_path).read_text()
+    side_by_side = page.split("<h2>Side by side</h2>")[1].split("<h2>")[0]
+    assert side_by_side.startswith('<ul class="legend" aria-label="classes">')
+    for name, (r, g, b) in zip(CLASSES, COLOURS, strict=True):
+        assert f'style="background:rgb({r},{g},{b})"></span>{name}</li>' in side_by_side
+    assert "ignored (ground truth only)" in side_by_side
+    worst = page.split("<h2>Worst images of each run</h2>")[1].split("<h2>")[0]
+    assert '<ul class="legend"' in worst
 
 
 def column(page, table: str, index: int) -> list[str]:
@@ -125,6 +137,17 @@ def test_the_report_renders_offline_and_sorts_in_chromium(tmp_path: Path) -> Non
         assert column(page, "summary", 1) == ["a<b", "mid", "weak"]
         page.click("#per-class thead th:nth-child(2) button")  # by name
         assert column(page, "per-class", 1) == sorted(ACCURACY)
+        legend = page.locator("ul.legend").first
+        legend.scroll_into_view_if_needed()
+        assert legend.is_visible()
+        items = legend.locator("li")
+        assert items.all_inner_texts() == [*CLASSES, "ignored (ground truth only)"]
+        swatches = legend.locator(".swatch").evaluate_all(
+            "spans => spans.map(s => [getComputedStyle(s).backgroundColor, s.offsetWidth])"
+        )
+        expected = [f"rgb({r}, {g}, {b})" for r, g, b in COLOURS] + ["rgb(255, 255, 255)"]
+        assert [colour for colour, _ in swatches] == expected
+        assert all(width >= 10 for _, width in swatches)
         shot = tmp_path / "report.png"
         page.screenshot(path=str(shot), full_page=True)
     assert errors == []

@@ -16,6 +16,8 @@ from typing import Any
 
 from pixelwise.compare.figures import data_uri
 from pixelwise.compare.statistics import BOUNDARY, METRICS
+from pixelwise.data.base import Colour
+from pixelwise.report.overlay import IGNORE_COLOUR
 
 METRIC_TITLES = {
     "miou": "mIoU",
@@ -53,6 +55,12 @@ figure { margin: 12px 0; } figcaption { color: #4a5561; font-size: 12px; }
 .strip figcaption { max-width: 200px; overflow-wrap: anywhere; }
 details { margin: 6px 0; } summary { cursor: pointer; }
 img.plot { max-width: 100%; height: auto; }
+ul.legend { list-style: none; display: flex; flex-wrap: wrap; gap: 4px 16px; padding: 0;
+            margin: 8px 0 12px; font-size: 13px; }
+ul.legend li { display: flex; align-items: center; gap: 6px; }
+ul.legend .swatch { display: inline-block; width: 14px; height: 14px; border-radius: 3px;
+                    border: 1px solid rgba(0, 0, 0, 0.35); }
+ul.legend li.ignored { color: #68737f; }
 """
 
 SCRIPT = """
@@ -94,7 +102,8 @@ class Pictures:
 
     ``examples``: per fixed image, ``(stem, input, truth, {configuration: overlay})``;
     ``worst``: per run, ``[(stem, input, truth, prediction overlay, image mIoU)]``;
-    ``confusion``: per run, its confusion-matrix heatmap.
+    ``confusion``: per run, its confusion-matrix heatmap; ``legend``: each class's name
+    and the colour the panels draw it in, in class order.
     """
 
     curves: bytes | None = None
@@ -102,6 +111,7 @@ class Pictures:
     examples: list[tuple[str, bytes, bytes, dict[str, bytes]]] = field(default_factory=list)
     worst: dict[str, list[tuple[str, bytes, bytes, bytes, float]]] = field(default_factory=dict)
     confusion: dict[str, bytes] = field(default_factory=dict)
+    legend: list[tuple[str, Colour]] = field(default_factory=list)
 
 
 def _e(value: Any) -> str:
@@ -284,17 +294,36 @@ def _tile(png: bytes, caption: str) -> str:
     return f"<figure>{_img(png, caption)}<figcaption>{_e(caption)}</figcaption></figure>"
 
 
+def legend(classes: Sequence[tuple[str, Colour]]) -> str:
+    """The class colours of the image panels, one swatch and name per class, then the
+    colour of ignored pixels in the ground truth; empty without classes."""
+    if not classes:
+        return ""
+    items = [
+        f'<li><span class="swatch" style="background:rgb({r},{g},{b})"></span>{_e(name)}</li>'
+        for name, (r, g, b) in classes
+    ]
+    r, g, b = IGNORE_COLOUR
+    items.append(
+        f'<li class="ignored"><span class="swatch" style="background:rgb({r},{g},{b})">'
+        "</span>ignored (ground truth only)</li>"
+    )
+    return f'<ul class="legend" aria-label="classes">{"".join(items)}</ul>'
+
+
 def examples_section(pictures: Pictures, order: Sequence[str]) -> str:
     parts = []
     for stem, image, truth, overlays in pictures.examples:
         tiles = [_tile(image, f"{stem}: input"), _tile(truth, "ground truth")]
         tiles += [_tile(overlays[name], name) for name in order if name in overlays]
         parts.append(f"<div class='strip'>{''.join(tiles)}</div>")
-    return "".join(parts) or "<p class='lead'>No example images were asked for.</p>"
+    if not parts:
+        return "<p class='lead'>No example images were asked for.</p>"
+    return legend(pictures.legend) + "".join(parts)
 
 
 def worst_section(pictures: Pictures) -> str:
-    parts = []
+    parts = [legend(pictures.legend)] if pictures.worst else []
     for run, images in pictures.worst.items():
         tiles = []
         for stem, image, truth, prediction, miou in images:

@@ -256,7 +256,10 @@ def _pictures(plan: Plan, document: dict[str, Any], scores: dict[str, ImageScore
         for i, c in enumerate(document["configurations"], start=1)
         if c["metrics"]
     ]
-    pictures = Pictures(curves=curves_png(_curves(document["runs"])), cost=cost_png(points))
+    legend = list(zip(info.classes, info.colours, strict=True))
+    pictures = Pictures(
+        curves=curves_png(_curves(document["runs"])), cost=cost_png(points), legend=legend
+    )
     done = [r for r in document["runs"] if r.get("status") == "done"]
     first_run = {}
     for record in done:
