@@ -490,3 +490,15 @@ def test_predict_stopped_by_sigterm_leaves_no_temporary_file(
     assert process.returncode == 128 + signal.SIGTERM and "terminated" in err
     assert not list(out.rglob(".*.tmp")) and "Traceback" not in err
     assert os.path.isdir(out)
+
+
+def test_a_runs_eval_folder_is_the_runs_whatever_its_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    run = tmp_path / "run"
+    assert main(["train", "--config", str(write_config(tmp_path)), "--out", str(run)]) == 0
+    (run / "eval-val" / MANIFEST).unlink()  # as a run of an earlier version left it
+    assert main(["evaluate", str(run)]) == 0
+    (run / "eval-val" / "notes.txt").write_text("mine")
+    assert main(["evaluate", str(run)]) == 2
+    assert "notes.txt" in error_of(capsys)

@@ -38,7 +38,7 @@ from pixelwise.inference.predict import PredictOptions, PredictReport, predict_i
 from pixelwise.inference.segmenter import Segmenter
 from pixelwise.metrics import SegmentationScores
 from pixelwise.models.saving import load_model, refuse_model_folder, resolve_model_dir
-from pixelwise.ownership import OwnedFolder, folder_lock
+from pixelwise.ownership import OwnedFolder, folder_lock, not_written_by
 from pixelwise.planner import (
     FINGERPRINT_FILE,
     PLAN_COMMAND,
@@ -96,8 +96,7 @@ def train(
 
     def finish(run: RunDir) -> None:
         val_split = config.data.val_split  # checked by fit already
-        folder = OwnedFolder(run.eval_dir(val_split), "evaluate")
-        folder.check(METRICS_FILES)
+        folder = OwnedFolder(run.eval_dir(val_split), "evaluate")  # checked with the claim
         segmenter = Segmenter.load(run.root)
         dataset = load_split(config.data, val_split, check=False)
         evaluations.append(
@@ -206,14 +205,26 @@ def evaluate_model(
     folder = Path(out) if out is not None else default_eval_dir(Path(model_path), where)
     refuse_model_folder(folder)
     owned = OwnedFolder(folder, "evaluate")
-    owned.check(METRICS_FILES)
+    run = RunDir(folder.parent)
+    _check_eval_folder(owned, run)
     segmenter = Segmenter.load(model_path, backend=backend)
     dataset = load_split(data, split, check=check)
-    run = RunDir(folder.parent)
     with run.lock() if run.holds_run() else folder_lock(folder):
-        owned.check(METRICS_FILES)  # again, now that no other command writes there
+        _check_eval_folder(owned, run)  # again, now that no other command writes there
         return score_into(owned, segmenter, dataset, model_path, data.name, split, progress,
                           options, oracle)  # fmt: skip
+
+
+def _check_eval_folder(folder: OwnedFolder, run: RunDir) -> None:
+    """``evaluate`` may write its files into ``folder``: inside a run, an ``eval-*``
+    folder holds only the run's own files (its layout says which, for runs of every
+    version); anywhere else, the folder's manifest decides."""
+    if run.holds_run() and folder.root.name.startswith("eval-"):
+        foreign = [path for path in run.foreign_files() if path.parent == folder.root]
+        if foreign:
+            raise not_written_by(foreign, "evaluate")
+        return
+    folder.check(METRICS_FILES)
 
 
 def score_into(
