@@ -10,6 +10,7 @@ from tqdm.auto import tqdm
 from pixelwise.config import DataSection
 from pixelwise.data.augment import build_augmentation
 from pixelwise.data.base import SegmentationDataset
+from pixelwise.data.batching import PaddedBatches
 from pixelwise.data.cache import MemoryBudget, PairCache
 from pixelwise.data.transforms import Normalization, TensorDataset
 
@@ -29,9 +30,11 @@ class SegmentationDataModule(pl.LightningDataModule):
     random crop and a horizontal flip), ``train_repeats`` (one epoch draws every training
     image that many times) and ``scale`` (pairs resized to the working resolution first).
     Validation images are not augmented and keep their own sizes, so the validation batch
-    size is 1. Every pair is decoded once, at the working scale, and kept in memory within
-    ``options.cache_mb`` (:mod:`pixelwise.data.cache`). Loader processes stay alive across
-    epochs when ``num_workers > 0``; ``pin_memory`` is for training on CUDA.
+    size is 1. Training images of different sizes (no crop) are padded to the largest of
+    their batch, the padding ignored (:mod:`pixelwise.data.batching`). Every pair is
+    decoded once, at the working scale, and kept in memory within ``options.cache_mb``
+    (:mod:`pixelwise.data.cache`). Loader processes stay alive across epochs when
+    ``num_workers > 0``; ``pin_memory`` is for training on CUDA.
     """
 
     def __init__(
@@ -62,6 +65,7 @@ class SegmentationDataModule(pl.LightningDataModule):
         self.val_set = self.scaled[1]
         self.progress = progress
         self.batch_size = options.batch_size
+        self.collate = PaddedBatches(ignore)
         self.num_workers = num_workers
         self.pin_memory = pin_memory
 
@@ -80,6 +84,7 @@ class SegmentationDataModule(pl.LightningDataModule):
             dataset,
             batch_size=batch_size,
             shuffle=shuffle,
+            collate_fn=self.collate,
             drop_last=shuffle and len(dataset) > batch_size,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
