@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import importlib.util
 import inspect
 import io
 import re
@@ -43,6 +42,7 @@ from pixelwise.flags import run_overrides
 from pixelwise.inference.threads import torch_threads
 from pixelwise.losses import parse_loss_spec
 from pixelwise.models import build_model
+from scripts import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -331,12 +331,7 @@ def test_pages_name_everything_the_code_offers(page: str) -> None:
 
 
 def _reference_script() -> ModuleType:
-    path = REPO / "docs" / "make_cli_reference.py"
-    spec = importlib.util.spec_from_file_location("make_cli_reference", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(REPO / "docs" / "make_cli_reference.py")
 
 
 def test_cli_reference_is_current() -> None:

@@ -36,6 +36,8 @@ from typing import Any
 
 import pytest
 
+from scripts import load_script
+
 TUTORIALS = Path(__file__).resolve().parents[1] / "docs" / "tutorials"
 TRAINED, VARIES = "trained", "varies"
 NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
@@ -44,12 +46,7 @@ TEXT_KINDS = ("stream:stdout", "text/plain")
 
 def _runner() -> ModuleType:
     """``docs/tutorials/run_tutorials.py`` as a module."""
-    path = TUTORIALS / "run_tutorials.py"
-    spec = importlib.util.spec_from_file_location("run_tutorials", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(TUTORIALS / "run_tutorials.py")
 
 
 def _require_jupyter() -> None:
