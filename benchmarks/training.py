@@ -31,11 +31,9 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from dataclasses import replace
 from pathlib import Path
 
-import lightning.pytorch as pl
 import torch
 from results import save_results
 
@@ -44,6 +42,7 @@ from pixelwise.data.augment import build_augmentation
 from pixelwise.data.registry import load_split
 from pixelwise.data.stats import resolve_class_weights
 from pixelwise.data.transforms import Normalization, TensorDataset
+from pixelwise.engine.callbacks import StepClock
 from pixelwise.engine.fit import fit
 from pixelwise.engine.speed import resolve_speed
 from pixelwise.engine.steptime import training_speed
@@ -73,26 +72,22 @@ def recipe(model: str, data_root: str, out: Path) -> RunConfig:
     return merge(config, {**MODELS[model], "data.root": data_root, "out": str(out)}, "benchmark")
 
 
-class StepTimer(pl.Callback):
-    """Per-step seconds and the wait for each batch, for ``warmup + steps`` steps; then stop."""
+class StepTimer(StepClock):
+    """The engine's own step clock, stopping the run after ``warmup + steps`` steps."""
 
     def __init__(self, warmup: int, steps: int) -> None:
-        self.warmup, self.steps = warmup, steps
-        self.times: list[tuple[float, float]] = []  # (wait, step)
-        self._mark = 0.0
+        super().__init__()
+        self.warmup, self.count = warmup, steps
 
-    def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        self._mark = time.perf_counter()
-
-    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
-        now = time.perf_counter()
-        self._wait, self._mark = now - self._mark, now
+    def on_train_epoch_start(self, trainer, module) -> None:
+        """Steps are counted across epochs: only the clock restarts."""
+        waits, steps = self.waits, self.steps
+        super().on_train_epoch_start(trainer, module)
+        self.waits, self.steps = waits, steps
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        now = time.perf_counter()
-        self.times.append((self._wait, now - self._mark))
-        self._mark = now
-        if len(self.times) >= self.warmup + self.steps:
+        super().on_train_batch_end(trainer, module, outputs, batch, batch_idx)
+        if len(self.steps) >= self.warmup + self.count:
             trainer.should_stop = True
 
 
@@ -101,8 +96,8 @@ def engine_speed(config: RunConfig, warmup: int, steps: int) -> dict[str, float]
     timer = StepTimer(warmup, steps)
     long_enough = replace(config.train, epochs=10 + warmup + steps)  # the timer stops it
     fit(replace(config, train=long_enough), progress=False, callbacks=[timer])
-    measured = timer.times[warmup : warmup + steps]
-    waits, busy = sum(w for w, _ in measured), sum(s for _, s in measured)
+    measured = timer.steps[warmup : warmup + steps]
+    waits, busy = sum(timer.waits[warmup : warmup + steps]), sum(measured)
     batch = config.data.batch_size
     return {"images_per_second": batch * len(measured) / (waits + busy),
             "data_wait": waits / (waits + busy)}  # fmt: skip
