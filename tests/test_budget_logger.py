@@ -1,4 +1,4 @@
-"""Training budgets in minutes (an epoch boundary ends them, resume continues them) and
+"""Training budgets in minutes (the last epoch that fits ends them, resume continues them) and
 TensorBoard curves in ``RUN/tensorboard``, owned by the run like its other files."""
 
 from __future__ import annotations
@@ -63,6 +63,43 @@ def test_the_schedule_follows_the_larger_of_steps_and_time() -> None:
     assert budget.schedule_step(70, 100) == 70.0
     budget.load_state_dict({"spent_seconds": 300.0})
     assert budget.schedule_step(10, 100) == 100.0  # never past the end of the schedule
+
+
+class Clock:
+    """A stand-in for ``time.perf_counter`` that the test moves on."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Trainer:
+    should_stop = False
+
+
+def test_training_stops_after_the_last_epoch_that_fits_and_the_schedule_ends_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = Clock()
+    monkeypatch.setattr("pixelwise.engine.budget.time.perf_counter", clock)
+    budget, trainer = TimeBudget(minutes=1.0), Trainer()
+    budget.on_train_start(trainer, None)
+    ended = []
+    for seconds in (10.0, 14.0, 12.0, 11.0, 10.0):  # epochs of a 60-second budget
+        clock.now += seconds
+        budget.on_train_epoch_end(trainer, None)
+        ended.append(budget.spent)
+        if trainer.should_stop:
+            break
+    # after 10+14+12 = 36 s, another 14-s epoch still ends at 50 s; after 47 s it would
+    # end at 61 s, past the budget: the run stops at 47 s, inside its minute
+    assert ended == [10.0, 24.0, 36.0, 47.0]
+    assert budget.longest_epoch == 14.0
+    assert budget.schedule_step(0, 100) == 100.0  # 47 s of the 60 - 14 = 46 that fit
+    budget.load_state_dict({"spent_seconds": 23.0})
+    assert budget.schedule_step(0, 100) == 50.0  # half of the 46 s
 
 
 @pytest.mark.skipif(

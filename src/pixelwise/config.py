@@ -206,8 +206,8 @@ class TrainSection:
     ``precision`` (``"32"``, ``"bf16-mixed"``, ``"16-mixed"``, ...) go to Lightning's
     Trainer; see :mod:`pixelwise.engine.hardware`. ``precision`` and ``memory_format``
     default to ``auto``, resolved when the run starts (see :mod:`pixelwise.engine.speed`).
-    ``minutes`` is a wall-time budget that ends training at an epoch boundary (see
-    :mod:`pixelwise.engine.budget`); ``logger`` adds TensorBoard curves beside
+    ``minutes`` is a wall-time budget that ends training at the last epoch boundary within
+    it (see :mod:`pixelwise.engine.budget`); ``logger`` adds TensorBoard curves beside
     ``metrics.csv`` (see :mod:`pixelwise.engine.loggers`).
     """
 
@@ -222,9 +222,9 @@ class TrainSection:
         kind=Optional(Number(minimum=0, exclusive_minimum=True)),
         metavar="M",
         commands=("train", "compare", "plan"),
-        help="time budget: end training at the end of the epoch during which M minutes of "
-        "training ran out (a resumed run counts the time it already spent); --epochs stays "
-        "the maximum and the length of the learning-rate schedule",
+        help="time budget: end training at the end of the last epoch that ends within M "
+        "minutes of training (a resumed run counts the time it already spent); --epochs "
+        "stays the maximum and the length of the learning-rate schedule",
         resumable=True,
     )
     logger: str = option(
