@@ -79,27 +79,45 @@ class Trainer:
     should_stop = False
 
 
-def test_training_stops_after_the_last_epoch_that_fits_and_the_schedule_ends_there(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    clock = Clock()
-    monkeypatch.setattr("pixelwise.engine.budget.time.perf_counter", clock)
-    budget, trainer = TimeBudget(minutes=1.0), Trainer()
+def run_epochs(budget: TimeBudget, clock: Clock, epochs: list[float]) -> list[float]:
+    """Train epochs of the given seconds until ``budget`` stops them: the training seconds
+    spent at each epoch's end."""
+    trainer = Trainer()
     budget.on_train_start(trainer, None)
     ended = []
-    for seconds in (10.0, 14.0, 12.0, 11.0, 10.0):  # epochs of a 60-second budget
+    for seconds in epochs:
         clock.now += seconds
         budget.on_train_epoch_end(trainer, None)
         ended.append(budget.spent)
         if trainer.should_stop:
             break
-    # after 10+14+12 = 36 s, another 14-s epoch still ends at 50 s; after 47 s it would
-    # end at 61 s, past the budget: the run stops at 47 s, inside its minute
-    assert ended == [10.0, 24.0, 36.0, 47.0]
-    assert budget.longest_epoch == 14.0
-    assert budget.schedule_step(0, 100) == 100.0  # 47 s of the 60 - 14 = 46 that fit
-    budget.load_state_dict({"spent_seconds": 23.0})
-    assert budget.schedule_step(0, 100) == 50.0  # half of the 46 s
+    return ended
+
+
+def test_training_stops_at_the_epoch_boundary_nearest_to_the_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = Clock()
+    monkeypatch.setattr("pixelwise.engine.budget.time.perf_counter", clock)
+    budget = TimeBudget(minutes=1.0)
+    ended = run_epochs(budget, clock, [10.0, 14.0, 12.0, 11.0, 10.0, 10.0])
+    # at 47 s another 14-s epoch (the longest) would end 1 s past the minute, nearer than
+    # the 13 s short of it now: it runs; at 57 s it would end 11 s past, farther than 3 s
+    assert ended == [10.0, 24.0, 36.0, 47.0, 57.0]
+    assert budget.expected_end() == 57.0
+    assert budget.schedule_step(0, 100) == 100.0  # the schedule has ended where the run does
+    long = TimeBudget(minutes=1.0)  # 35-s epochs: one ends 25 s short, two 10 s over
+    assert run_epochs(long, clock, [35.0, 35.0, 35.0]) == [35.0, 70.0]
+
+
+def test_the_schedule_is_laid_over_the_expected_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = Clock()
+    monkeypatch.setattr("pixelwise.engine.budget.time.perf_counter", clock)
+    budget = TimeBudget(minutes=1.0)
+    assert run_epochs(budget, clock, [35.0]) == [35.0]
+    assert budget.expected_end() == 70.0  # two epochs of 35 s: the nearest boundary
+    clock.now += 17.5  # half-way through the second epoch, a quarter of the run left
+    assert budget.schedule_step(0, 100) == 75.0
 
 
 @pytest.mark.skipif(

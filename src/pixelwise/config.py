@@ -206,7 +206,7 @@ class TrainSection:
     ``precision`` (``"32"``, ``"bf16-mixed"``, ``"16-mixed"``, ...) go to Lightning's
     Trainer; see :mod:`pixelwise.engine.hardware`. ``precision`` and ``memory_format``
     default to ``auto``, resolved when the run starts (see :mod:`pixelwise.engine.speed`).
-    ``minutes`` is a wall-time budget that ends training at the last epoch boundary within
+    ``minutes`` is a wall-time budget that ends training at the epoch boundary nearest to
     it (see :mod:`pixelwise.engine.budget`); ``logger`` adds TensorBoard curves beside
     ``metrics.csv`` (see :mod:`pixelwise.engine.loggers`).
     """
@@ -222,9 +222,9 @@ class TrainSection:
         kind=Optional(Number(minimum=0, exclusive_minimum=True)),
         metavar="M",
         commands=("train", "compare", "plan"),
-        help="time budget: end training at the end of the last epoch that ends within M "
-        "minutes of training (a resumed run counts the time it already spent); --epochs "
-        "stays the maximum and the length of the learning-rate schedule",
+        help="time budget: end training at the epoch boundary nearest to M minutes of "
+        "training (a resumed run counts the time it already spent); --epochs stays the "
+        "maximum and the length of the learning-rate schedule",
         resumable=True,
     )
     logger: str = option(

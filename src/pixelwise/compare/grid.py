@@ -70,7 +70,7 @@ RUN_SEED = "seed"
 class Budget:
     """How long each network trains: ``epochs`` and/or ``minutes`` of training wall time.
 
-    ``minutes`` ends training at the end of the last epoch that ends within it
+    ``minutes`` ends training at the epoch boundary nearest to it
     (:mod:`pixelwise.engine.budget`); ``epochs`` stays the maximum and the length of
     the learning-rate schedule.
     """

@@ -1,19 +1,20 @@
-"""A wall-time budget for training that ends it cleanly at an epoch boundary, on time.
+"""A wall-time budget for training that ends it cleanly at the epoch boundary nearest to it.
 
 :class:`TimeBudget` counts the wall time of training (every epoch with its validation
 and its end-of-epoch writes, from the moment Lightning starts training) and stops the
-run at the end of the last epoch that fits the budget: after each epoch, when another
-epoch as long as the longest one so far would not end within the budget, training
-stops there. The last epoch is always whole, checkpointed and scored, and the run ends
-within its budget unless its first epoch alone is longer. The time spent travels in the
+run at the epoch boundary nearest to the budget: after each epoch, when another epoch
+as long as the longest one so far would end farther past the budget than the time now
+falls short of it, training stops there. The last epoch is always whole, checkpointed
+and scored; the run ends within about half an epoch of its budget (a run of a few long
+epochs is not cut to one, nor run a whole epoch over). The time spent travels in the
 checkpoint: a resumed run continues its budget from the time it had already spent,
 instead of starting again from zero. Time between a kill and the resume is not counted.
 
 The learning-rate schedule follows the budget too (:meth:`TimeBudget.schedule_step`):
-its position is the larger of the step reached and the share of the budget spent up to
-the point where the last epoch that fits ends, so a run that the clock ends still
-anneals its learning rate to the end of the schedule, as a run of the full
-``train.epochs`` would. The steps a run takes then depend on the
+its position is the larger of the step reached and the share spent of the time at
+which the run is expected to end (:meth:`TimeBudget.expected_end`), so a run that the
+clock ends still anneals its learning rate to the end of the schedule, as a run of the
+full ``train.epochs`` would. The steps a run takes then depend on the
 machine's speed: a time budget gives equal time, not equal computation.
 """
 
@@ -26,18 +27,19 @@ import lightning.pytorch as pl
 
 
 class TimeBudget(pl.Callback):
-    """Stop training at the end of the last epoch that ends within ``minutes``.
+    """Stop training at the epoch boundary nearest to ``minutes``.
 
     ``spent`` is the training time in seconds of earlier sessions of the run (read
-    from the checkpoint on resume) plus the current one; ``longest_epoch`` the longest
-    epoch of this session in seconds, validation and writes included.
+    from the checkpoint on resume) plus the current one; ``spent_at_boundary`` its
+    value when the last epoch ended (or the session started); ``longest_epoch`` the
+    longest epoch of this session in seconds, validation and writes included.
     """
 
     def __init__(self, minutes: float) -> None:
         self.seconds = 60.0 * minutes
         self.spent_before = 0.0
         self.session_start: float | None = None
-        self.epoch_ended_at = 0.0
+        self.spent_at_boundary = 0.0
         self.longest_epoch = 0.0
 
     @property
@@ -49,29 +51,40 @@ class TimeBudget(pl.Callback):
 
     def schedule_step(self, step: int, total: int) -> float:
         """The step the learning-rate schedule reads at ``step`` of ``total``: the larger
-        of ``step`` and the share of the budget spent times ``total``, the budget taken
-        up to where the last epoch that fits ends (``seconds - longest_epoch``)."""
-        horizon = self.seconds - self.longest_epoch
-        share = 1.0 if horizon <= 0 else min(1.0, self.spent / horizon)
+        of ``step`` and the share of :meth:`expected_end` spent times ``total``."""
+        share = min(1.0, self.spent / self.expected_end())
         return max(float(step), share * total)
 
-    def another_epoch_fits(self) -> bool:
-        """Whether an epoch as long as the longest so far still ends within the budget."""
-        return self.spent + self.longest_epoch < self.seconds
+    def another_epoch_ends_nearer(self, spent: float) -> bool:
+        """Whether, at ``spent`` seconds, an epoch as long as the longest so far would end
+        nearer to the budget than now."""
+        return spent + self.longest_epoch / 2 < self.seconds
+
+    def expected_end(self) -> float:
+        """The training seconds at which the run is expected to stop: the boundary the
+        stopping rule picks if every epoch to come is as long as the longest so far (the
+        budget itself before the first epoch has ended)."""
+        if self.longest_epoch <= 0:
+            return self.seconds
+        end = self.spent_at_boundary
+        while self.another_epoch_ends_nearer(end):
+            end += self.longest_epoch
+        return end
 
     def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        self.session_start = self.epoch_ended_at = time.perf_counter()
+        self.session_start = time.perf_counter()
+        self.spent_at_boundary = self.spent_before
 
     def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        now = time.perf_counter()
-        self.longest_epoch = max(self.longest_epoch, now - self.epoch_ended_at)
-        self.epoch_ended_at = now
-        if not self.another_epoch_fits():
+        spent = self.spent
+        self.longest_epoch = max(self.longest_epoch, spent - self.spent_at_boundary)
+        self.spent_at_boundary = spent
+        if not self.another_epoch_ends_nearer(spent):
             trainer.should_stop = True
 
     def state_dict(self) -> dict[str, Any]:
         return {"spent_seconds": self.spent}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.spent_before = float(state_dict["spent_seconds"])
+        self.spent_before = self.spent_at_boundary = float(state_dict["spent_seconds"])
         self.session_start = None

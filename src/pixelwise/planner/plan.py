@@ -221,8 +221,8 @@ def _decisions(
                  f"{steps:,} steps) after {overhead:.0f} s of start-up, reading and the final "
                  "evaluation; the cosine schedule ends with the last epoch"),
         Decision("train.minutes", minutes,
-                 "the budget, as a guard: the run stops at the end of the epoch that passes "
-                 "it if this machine is slower than when planned"),
+                 "the budget, as a guard: if this machine is slower than when planned, the run "
+                 "stops at the epoch boundary nearest to it, its schedule annealed"),
         Decision("train.lr", rules.learning_rate(chosen.batch_size),
                  f"AdamW at 0.001 x sqrt(batch {chosen.batch_size})"),
         *rules.loss_decisions(fp),
