@@ -20,6 +20,7 @@ machine's speed: a time budget gives equal time, not equal computation.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -64,12 +65,11 @@ class TimeBudget(pl.Callback):
         """The training seconds at which the run is expected to stop: the boundary the
         stopping rule picks if every epoch to come is as long as the longest so far (the
         budget itself before the first epoch has ended)."""
-        if self.longest_epoch <= 0:
+        epoch = self.longest_epoch
+        if epoch <= 0:
             return self.seconds
-        end = self.spent_at_boundary
-        while self.another_epoch_ends_nearer(end):
-            end += self.longest_epoch
-        return end
+        more = max(0, math.ceil((self.seconds - epoch / 2 - self.spent_at_boundary) / epoch))
+        return self.spent_at_boundary + more * epoch
 
     def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         self.session_start = time.perf_counter()
