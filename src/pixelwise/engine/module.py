@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import lightning.pytorch as pl
@@ -11,7 +12,7 @@ import torch
 from pixelwise.config import TrainSection
 from pixelwise.engine.budget import TimeBudget
 from pixelwise.engine.optim import build_optimizer, build_schedule, param_groups
-from pixelwise.engine.speed import memory_format_of, resolve_memory_format
+from pixelwise.engine.speed import memory_format_of, resolve_memory_format, training_network
 from pixelwise.engine.transfer import encoder_of
 from pixelwise.losses import build_loss
 from pixelwise.metrics import ConfusionMatrix
@@ -57,7 +58,9 @@ class SegmentationModule(pl.LightningModule):
         return self.model(x)
 
     def on_fit_start(self) -> None:
-        self.model.to(memory_format=self.memory_format)
+        train = replace(self.train_options, precision=str(self.trainer.precision),
+                        memory_format=resolve_memory_format(self.train_options).value)  # fmt: skip
+        training_network(self.model, train, on_cpu=self.device.type == "cpu")
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         images, masks = batch

@@ -5,16 +5,21 @@ bfloat16 natively and the network gains from it, ``32-true`` elsewhere:
 
 - on a CUDA GPU that supports bfloat16 (``torch.cuda.is_bf16_supported()``): ``bf16-mixed``;
 - on a CPU with bfloat16 dot-product instructions (AVX-512 BF16 or AMX,
-  :func:`pixelwise.export.bfloat16.cpu_has_bf16`): ``bf16-mixed``, unless the network has
-  grouped (depthwise) convolutions, whose backward pass oneDNN runs slower in bfloat16
-  than in float32 (measured: LR-ASPP over MobileNetV3 trains 0.9× as fast in bfloat16 on
-  this project's CPU, while the U-Net trains 1.9×, DeepLabV3+ over ResNet-18 2.6× and
-  SegNet-Basic 3.4× as fast; ``benchmarks/training.py``);
+  :func:`pixelwise.export.bfloat16.cpu_has_bf16`): ``bf16-mixed`` (measured: the U-Net
+  trains 1.9× as fast as in float32 on this project's CPU, DeepLabV3+ over ResNet-18
+  2.6×, SegNet-Basic 3.4×; ``benchmarks/training.py``). Grouped (depthwise)
+  convolutions then compute in float32 (:func:`keep_grouped_convolutions_float32`):
+  oneDNN runs their backward pass no faster in bfloat16, and slower in channels-last, so
+  LR-ASPP over MobileNetV3 trained no faster in bfloat16 than in float32 until they
+  were kept in float32, while its dense and pointwise convolutions gain from bfloat16;
 - anywhere else (no bfloat16 instructions, where it is emulated and slower): ``32-true``.
 
 ``train.memory_format: auto`` (the default) becomes ``channels_last`` for every network:
 oneDNN's convolutions prefer it on the CPU (1.2–1.4× for each family measured, depthwise
 convolutions included), as do tensor cores. ``contiguous`` keeps PyTorch's default layout.
+
+:func:`training_network` puts a network in the layout and the per-layer precision that
+a run's resolved settings say, for the engine and for the planner's timings alike.
 
 The choice is made once, when a run starts, and written into its ``config.yaml`` (so a
 resumed run trains as it began) and into its model card. Weights are saved in float32
@@ -74,7 +79,8 @@ def resolve_precision(train: TrainSection, model: nn.Module) -> Choice:
         return Choice("32-true", "this CPU has no bfloat16 instructions: emulated, slower")
     if has_grouped_convolutions(model):
         return Choice(
-            "32-true", "depthwise convolutions train slower in bfloat16 on the CPU, measured"
+            "bf16-mixed",
+            "this CPU has bfloat16 instructions; its depthwise convolutions stay float32",
         )
     return Choice("bf16-mixed", "this CPU has bfloat16 instructions")
 
@@ -108,3 +114,31 @@ def resolve_speed(config: RunConfig) -> tuple[RunConfig, dict[str, Choice]]:
 def memory_format_of(name: str) -> torch.memory_format:
     """The ``torch.memory_format`` of a resolved ``train.memory_format``."""
     return MEMORY_FORMATS[name]
+
+
+class Float32GroupedConv2d(nn.Conv2d):
+    """A grouped convolution that computes in float32 under CPU bfloat16 autocast: its
+    input ``(N, C, H, W)`` is cast to float32 and its output ``(N, C_out, H', W')`` is
+    float32. Parameters and state-dict keys are a ``Conv2d``'s."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cpu", enabled=False):
+            return super().forward(x.float())
+
+
+def keep_grouped_convolutions_float32(model: nn.Module) -> nn.Module:
+    """``model`` (changed in place) with every grouped ``Conv2d`` a
+    :class:`Float32GroupedConv2d`: same weights, float32 under CPU bfloat16 autocast."""
+    for module in model.modules():
+        if type(module) is nn.Conv2d and module.groups > 1:
+            module.__class__ = Float32GroupedConv2d
+    return model
+
+
+def training_network(model: nn.Module, train: TrainSection, on_cpu: bool = True) -> nn.Module:
+    """``model`` (changed in place) in the resolved ``train.memory_format`` and, for
+    bfloat16 on the CPU, with its grouped convolutions kept in float32."""
+    model = model.to(memory_format=memory_format_of(train.memory_format))
+    if on_cpu and str(train.precision).startswith("bf16"):
+        keep_grouped_convolutions_float32(model)
+    return model

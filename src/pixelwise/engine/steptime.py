@@ -20,7 +20,7 @@ from torch import nn
 
 from pixelwise.config import TrainSection
 from pixelwise.engine.optim import build_optimizer
-from pixelwise.engine.speed import memory_format_of
+from pixelwise.engine.speed import memory_format_of, training_network
 from pixelwise.losses import build_loss
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -59,7 +59,7 @@ def training_speed(
     resolved precision and memory format) says: the median of ``steps`` steps timed after
     ``warmup`` (robust to a step that another process slowed)."""
     layout = memory_format_of(train.memory_format)
-    model = model.train().to(memory_format=layout)
+    model = training_network(model.train(), train)
     criterion = build_loss(train.loss, num_classes, ignore_index, class_weights)
     groups = [{"params": [p for p in model.parameters() if p.requires_grad]}]
     optimizer = build_optimizer(train.optimizer, groups, train.lr, train.weight_decay)
@@ -91,7 +91,7 @@ def prediction_seconds(
     (eval mode, no gradients, the run's precision and memory format); the fastest of
     ``repeats`` after one warm-up pass."""
     layout = memory_format_of(train.memory_format)
-    model = model.eval().to(memory_format=layout)
+    model = training_network(model.eval(), train)
     image = torch.randn(1, channels, *size).contiguous(memory_format=layout)
     times = []
     with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=_bfloat16(train)):
