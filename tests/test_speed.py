@@ -66,8 +66,7 @@ def test_grouped_convolutions_compute_in_float32_under_cpu_bfloat16() -> None:
     with torch.autocast("cpu", dtype=torch.bfloat16):
         pointwise = model[0](x)
         before = model[1](pointwise)
-    bfloat16 = TrainSection(precision="bf16-mixed", memory_format="channels_last")
-    trained = speed.training_network(model, bfloat16)
+    trained = speed.training_network(model, torch.channels_last, bfloat16_on_cpu=True)
     assert trained[1].__class__ is speed.Float32GroupedConv2d
     assert trained[0].__class__ is torch.nn.Conv2d  # a dense convolution stays as it was
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -77,8 +76,9 @@ def test_grouped_convolutions_compute_in_float32_under_cpu_bfloat16() -> None:
                                        padding=1, groups=8)  # fmt: skip
     torch.testing.assert_close(after, exact)  # the float32 convolution of the same input
     assert trained.state_dict().keys() == reference.keys()  # saved weights as before
-    float32 = TrainSection(precision="32-true", memory_format="contiguous")
-    float32 = speed.training_network(torch.nn.Conv2d(8, 8, 3, groups=8), float32)
+    float32 = speed.training_network(
+        torch.nn.Conv2d(8, 8, 3, groups=8), torch.contiguous_format, bfloat16_on_cpu=False
+    )
     assert float32.__class__ is torch.nn.Conv2d  # nothing to keep in float32
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 import lightning.pytorch as pl
@@ -12,7 +11,12 @@ import torch
 from pixelwise.config import TrainSection
 from pixelwise.engine.budget import TimeBudget
 from pixelwise.engine.optim import build_optimizer, build_schedule, param_groups
-from pixelwise.engine.speed import memory_format_of, resolve_memory_format, training_network
+from pixelwise.engine.speed import (
+    is_bfloat16,
+    memory_format_of,
+    resolve_memory_format,
+    training_network,
+)
 from pixelwise.engine.transfer import encoder_of
 from pixelwise.losses import build_loss
 from pixelwise.metrics import ConfusionMatrix
@@ -58,9 +62,9 @@ class SegmentationModule(pl.LightningModule):
         return self.model(x)
 
     def on_fit_start(self) -> None:
-        train = replace(self.train_options, precision=str(self.trainer.precision),
-                        memory_format=resolve_memory_format(self.train_options).value)  # fmt: skip
-        training_network(self.model, train, on_cpu=self.device.type == "cpu")
+        on_cpu = self.device.type == "cpu"
+        bfloat16_on_cpu = on_cpu and is_bfloat16(self.trainer.precision)
+        training_network(self.model, self.memory_format, bfloat16_on_cpu)
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         images, masks = batch

@@ -135,10 +135,17 @@ def keep_grouped_convolutions_float32(model: nn.Module) -> nn.Module:
     return model
 
 
-def training_network(model: nn.Module, train: TrainSection, on_cpu: bool = True) -> nn.Module:
-    """``model`` (changed in place) in the resolved ``train.memory_format`` and, for
-    bfloat16 on the CPU, with its grouped convolutions kept in float32."""
-    model = model.to(memory_format=memory_format_of(train.memory_format))
-    if on_cpu and str(train.precision).startswith("bf16"):
+def is_bfloat16(precision: object) -> bool:
+    """Whether a resolved precision (``bf16-mixed``, ``bf16-true``, ...) computes in bfloat16."""
+    return str(precision).startswith("bf16")
+
+
+def training_network(
+    model: nn.Module, layout: torch.memory_format, bfloat16_on_cpu: bool
+) -> nn.Module:
+    """``model`` (changed in place) in ``layout`` and, when it trains in bfloat16 on the
+    CPU, with its grouped convolutions kept in float32."""
+    model = model.to(memory_format=layout)
+    if bfloat16_on_cpu:
         keep_grouped_convolutions_float32(model)
     return model

@@ -20,7 +20,7 @@ from torch import nn
 
 from pixelwise.config import TrainSection
 from pixelwise.engine.optim import build_optimizer
-from pixelwise.engine.speed import memory_format_of, training_network
+from pixelwise.engine.speed import is_bfloat16, memory_format_of, training_network
 from pixelwise.losses import build_loss
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -41,10 +41,6 @@ def random_batches(
     ]
 
 
-def _bfloat16(train: TrainSection) -> bool:
-    return str(train.precision).startswith("bf16")
-
-
 def training_speed(
     model: nn.Module,
     train: TrainSection,
@@ -58,8 +54,8 @@ def training_speed(
     """Images per second of ``model`` training on ``batches`` (cycled) as ``train`` (with a
     resolved precision and memory format) says: the median of ``steps`` steps timed after
     ``warmup`` (robust to a step that another process slowed)."""
-    layout = memory_format_of(train.memory_format)
-    model = training_network(model.train(), train)
+    layout, bfloat16 = memory_format_of(train.memory_format), is_bfloat16(train.precision)
+    model = training_network(model.train(), layout, bfloat16)
     criterion = build_loss(train.loss, num_classes, ignore_index, class_weights)
     groups = [{"params": [p for p in model.parameters() if p.requires_grad]}]
     optimizer = build_optimizer(train.optimizer, groups, train.lr, train.weight_decay)
@@ -68,7 +64,7 @@ def training_speed(
 
     def step() -> None:
         images, masks = next(cycle)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=_bfloat16(train)):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
             loss = criterion(model(images), masks)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -90,11 +86,11 @@ def prediction_seconds(
     """Seconds of one forward pass of ``model`` on one ``size`` image, as validation runs it
     (eval mode, no gradients, the run's precision and memory format); the fastest of
     ``repeats`` after one warm-up pass."""
-    layout = memory_format_of(train.memory_format)
-    model = training_network(model.eval(), train)
+    layout, bfloat16 = memory_format_of(train.memory_format), is_bfloat16(train.precision)
+    model = training_network(model.eval(), layout, bfloat16)
     image = torch.randn(1, channels, *size).contiguous(memory_format=layout)
     times = []
-    with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=_bfloat16(train)):
+    with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=bfloat16):
         for _ in range(repeats + 1):
             started = time.perf_counter()
             model(image)
