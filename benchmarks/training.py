@@ -24,7 +24,9 @@ engine's share of step time spent waiting for its batches, the engine against th
 loop, and each setting against float32-contiguous. ``auto`` marks the setting that
 ``precision: auto`` and ``memory_format: auto`` pick on this machine. With ``--compile``,
 the bare loop also runs ``torch.compile``'d models (float32, channels-last; compiling
-takes minutes). Prints a table and writes JSON (atomically) after each model.
+takes minutes). The process keeps freed memory, as the ``pixelwise`` command does
+(:func:`pixelwise.allocator.keep_freed_memory`). Prints a table and writes JSON
+(atomically) after each model.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from pathlib import Path
 import torch
 from results import save_results
 
+from pixelwise.allocator import keep_freed_memory
 from pixelwise.config import RunConfig, load_config, merge
 from pixelwise.data.augment import build_augmentation
 from pixelwise.data.registry import load_split
@@ -200,6 +203,7 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
+    keep_freed_memory()
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as work:
         for name in args.models.split(","):

@@ -166,17 +166,26 @@ def test_all_ignored_gives_attached_zero(case: str) -> None:
 
 @pytest.mark.parametrize("weight", [None, [0.5, 1.0, 2.0, 3.0]])
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
-def test_matches_torch_cross_entropy(weight: list[float] | None, label_smoothing: float) -> None:
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_matches_torch_cross_entropy(
+    weight: list[float] | None, label_smoothing: float, layout: torch.memory_format
+) -> None:
     logits, target = _random_batch(0)
+    logits = logits.contiguous(memory_format=layout)
+    ours, theirs = (logits.clone().requires_grad_() for _ in range(2))
     loss = CrossEntropyLoss(weight, ignore_index=IGNORE, label_smoothing=label_smoothing)
     expected = F.cross_entropy(
-        logits,
+        theirs,
         target,
         weight=None if weight is None else torch.tensor(weight),
         ignore_index=IGNORE,
         label_smoothing=label_smoothing,
     )
-    torch.testing.assert_close(loss(logits, target), expected)
+    got = loss(ours, target)
+    torch.testing.assert_close(got, expected)
+    got.backward()
+    expected.backward()
+    torch.testing.assert_close(ours.grad, theirs.grad)
 
 
 def test_hand_computed_example() -> None:
@@ -435,10 +444,11 @@ def _soft_counts(probs: torch.Tensor, onehot: torch.Tensor) -> tuple[torch.Tenso
 
 
 @pytest.mark.parametrize("smooth", [0.0, 1.0, 10.0])
-def test_dice_matches_the_textbook_formula(smooth: float) -> None:
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_dice_matches_the_textbook_formula(smooth: float, layout: torch.memory_format) -> None:
     logits, target = _random_batch(12, c=5)
     target[target == 3] = 0  # class 3 absent from the batch: left out of the mean
-    logits = logits.double()
+    logits = logits.double().contiguous(memory_format=layout).requires_grad_()
     valid = _valid(target).unsqueeze(1).double()
     probs = logits.softmax(dim=1) * valid
     onehot = F.one_hot(target.clamp(max=4), 5).permute(0, 3, 1, 2).double() * valid
@@ -448,6 +458,9 @@ def test_dice_matches_the_textbook_formula(smooth: float) -> None:
     expected = 1 - dice[[0, 1, 2, 4]].mean()
     loss = DiceLoss(smooth=smooth, ignore_index=IGNORE)(logits, target)
     torch.testing.assert_close(loss, expected)
+    (got,) = torch.autograd.grad(loss, logits, retain_graph=True)
+    (textbook,) = torch.autograd.grad(expected, logits, retain_graph=True)
+    torch.testing.assert_close(got, textbook)
     # classes restricts the mean further, e.g. to the foreground classes.
     only = DiceLoss(smooth=smooth, ignore_index=IGNORE, classes=[1, 2, 3])(logits, target)
     torch.testing.assert_close(only, 1 - dice[[1, 2]].mean())

@@ -56,32 +56,6 @@ def test_auto_picks_bfloat16_for_depthwise_networks_too(cpu_bf16) -> None:
     assert resolved("lraspp") == {"precision": "bf16-mixed", "memory_format": "channels_last"}
 
 
-def test_grouped_convolutions_compute_in_float32_under_cpu_bfloat16() -> None:
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(
-        torch.nn.Conv2d(4, 8, 1), torch.nn.Conv2d(8, 8, 3, padding=1, groups=8)
-    )
-    reference = {k: v.clone() for k, v in model.state_dict().items()}
-    x = torch.randn(2, 4, 6, 6)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        pointwise = model[0](x)
-        before = model[1](pointwise)
-    trained = speed.training_network(model, torch.channels_last, bfloat16_on_cpu=True)
-    assert trained[1].__class__ is speed.Float32GroupedConv2d
-    assert trained[0].__class__ is torch.nn.Conv2d  # a dense convolution stays as it was
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        after = trained[1](pointwise)
-    assert before.dtype == torch.bfloat16 and after.dtype == torch.float32
-    exact = torch.nn.functional.conv2d(pointwise.float(), model[1].weight, model[1].bias,
-                                       padding=1, groups=8)  # fmt: skip
-    torch.testing.assert_close(after, exact)  # the float32 convolution of the same input
-    assert trained.state_dict().keys() == reference.keys()  # saved weights as before
-    float32 = speed.training_network(
-        torch.nn.Conv2d(8, 8, 3, groups=8), torch.contiguous_format, bfloat16_on_cpu=False
-    )
-    assert float32.__class__ is torch.nn.Conv2d  # nothing to keep in float32
-
-
 def test_auto_keeps_float32_on_a_cpu_without_bfloat16(cpu_bf16) -> None:
     cpu_bf16(False)
     assert resolved("unet")["precision"] == "32-true"

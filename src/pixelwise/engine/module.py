@@ -63,8 +63,9 @@ class SegmentationModule(pl.LightningModule):
 
     def on_fit_start(self) -> None:
         on_cpu = self.device.type == "cpu"
-        bfloat16_on_cpu = on_cpu and is_bfloat16(self.trainer.precision)
-        training_network(self.model, self.memory_format, bfloat16_on_cpu)
+        training_network(
+            self.model, self.memory_format, on_cpu, is_bfloat16(self.trainer.precision)
+        )
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         images, masks = batch

@@ -8,10 +8,10 @@ bfloat16 natively and the network gains from it, ``32-true`` elsewhere:
   :func:`pixelwise.export.bfloat16.cpu_has_bf16`): ``bf16-mixed`` (measured: the U-Net
   trains 1.9× as fast as in float32 on this project's CPU, DeepLabV3+ over ResNet-18
   2.6×, SegNet-Basic 3.4×; ``benchmarks/training.py``). Grouped (depthwise)
-  convolutions then compute in float32 (:func:`keep_grouped_convolutions_float32`):
-  oneDNN runs their backward pass no faster in bfloat16, and slower in channels-last, so
-  LR-ASPP over MobileNetV3 trained no faster in bfloat16 than in float32 until they
-  were kept in float32, while its dense and pointwise convolutions gain from bfloat16;
+  convolutions then compute in float32 (:mod:`pixelwise.engine.grouped`): oneDNN runs
+  their backward pass no faster in bfloat16, and slower in channels-last, so LR-ASPP
+  over MobileNetV3 trained no faster in bfloat16 than in float32 until they were kept in
+  float32, while its dense and pointwise convolutions gain from bfloat16;
 - anywhere else (no bfloat16 instructions, where it is emulated and slower): ``32-true``.
 
 ``train.memory_format: auto`` (the default) becomes ``channels_last`` for every network:
@@ -19,7 +19,8 @@ oneDNN's convolutions prefer it on the CPU (1.2–1.4× for each family measured
 convolutions included), as do tensor cores. ``contiguous`` keeps PyTorch's default layout.
 
 :func:`training_network` puts a network in the layout and the per-layer precision that
-a run's resolved settings say, for the engine and for the planner's timings alike.
+a run's resolved settings say, with its grouped convolutions as they train fastest on the
+CPU, for the engine and for the planner's timings alike.
 
 The choice is made once, when a run starts, and written into its ``config.yaml`` (so a
 resumed run trains as it began) and into its model card. Weights are saved in float32
@@ -34,6 +35,7 @@ import torch
 from torch import nn
 
 from pixelwise.config import RunConfig, TrainSection
+from pixelwise.engine.grouped import train_grouped_convolutions_fast
 from pixelwise.errors import PixelwiseError
 from pixelwise.export.bfloat16 import cpu_has_bf16
 from pixelwise.models import build_model
@@ -116,36 +118,18 @@ def memory_format_of(name: str) -> torch.memory_format:
     return MEMORY_FORMATS[name]
 
 
-class Float32GroupedConv2d(nn.Conv2d):
-    """A grouped convolution that computes in float32 under CPU bfloat16 autocast: its
-    input ``(N, C, H, W)`` is cast to float32 and its output ``(N, C_out, H', W')`` is
-    float32. Parameters and state-dict keys are a ``Conv2d``'s."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast("cpu", enabled=False):
-            return super().forward(x.float())
-
-
-def keep_grouped_convolutions_float32(model: nn.Module) -> nn.Module:
-    """``model`` (changed in place) with every grouped ``Conv2d`` a
-    :class:`Float32GroupedConv2d`: same weights, float32 under CPU bfloat16 autocast."""
-    for module in model.modules():
-        if type(module) is nn.Conv2d and module.groups > 1:
-            module.__class__ = Float32GroupedConv2d
-    return model
-
-
 def is_bfloat16(precision: object) -> bool:
     """Whether a resolved precision (``bf16-mixed``, ``bf16-true``, ...) computes in bfloat16."""
     return str(precision).startswith("bf16")
 
 
 def training_network(
-    model: nn.Module, layout: torch.memory_format, bfloat16_on_cpu: bool
+    model: nn.Module, layout: torch.memory_format, on_cpu: bool, bfloat16: bool
 ) -> nn.Module:
-    """``model`` (changed in place) in ``layout`` and, when it trains in bfloat16 on the
-    CPU, with its grouped convolutions kept in float32."""
+    """``model`` (changed in place) in ``layout`` and, on the CPU, with its grouped
+    convolutions as they train fastest there (:mod:`pixelwise.engine.grouped`: float32
+    when the run computes in ``bfloat16``)."""
     model = model.to(memory_format=layout)
-    if bfloat16_on_cpu:
-        keep_grouped_convolutions_float32(model)
+    if on_cpu:
+        train_grouped_convolutions_fast(model, float32_under_bfloat16=bfloat16)
     return model

@@ -1,10 +1,11 @@
 """How fast a network trains and predicts on this machine: a few timed steps, nothing else.
 
 :func:`training_speed` runs the training step that :func:`pixelwise.engine.fit.fit` runs
-(the model in the run's memory format, the loss, AdamW, bfloat16 autocast when the run's
-precision says so) over batches made beforehand, and returns images per second after a
-warm-up. ``benchmarks/training.py`` measured ``pixelwise train`` at 0.94–1.09× this
-speed, so it predicts what a run will do; the planner times its candidates with it.
+(the model in the run's memory format, with its grouped convolutions as the engine trains
+them, the loss, AdamW, bfloat16 autocast when the run's precision says so) over batches
+made beforehand, and returns images per second after a warm-up. ``benchmarks/training.py``
+measured ``pixelwise train`` at 0.92–1.09× this speed, so it predicts what a run will do;
+the planner times its candidates with it.
 :func:`prediction_seconds` times the validation forward pass of one image.
 """
 
@@ -55,7 +56,7 @@ def training_speed(
     resolved precision and memory format) says: the median of ``steps`` steps timed after
     ``warmup`` (robust to a step that another process slowed)."""
     layout, bfloat16 = memory_format_of(train.memory_format), is_bfloat16(train.precision)
-    model = training_network(model.train(), layout, bfloat16)
+    model = training_network(model.train(), layout, on_cpu=True, bfloat16=bfloat16)
     criterion = build_loss(train.loss, num_classes, ignore_index, class_weights)
     groups = [{"params": [p for p in model.parameters() if p.requires_grad]}]
     optimizer = build_optimizer(train.optimizer, groups, train.lr, train.weight_decay)
@@ -87,7 +88,7 @@ def prediction_seconds(
     (eval mode, no gradients, the run's precision and memory format); the fastest of
     ``repeats`` after one warm-up pass."""
     layout, bfloat16 = memory_format_of(train.memory_format), is_bfloat16(train.precision)
-    model = training_network(model.eval(), layout, bfloat16)
+    model = training_network(model.eval(), layout, on_cpu=True, bfloat16=bfloat16)
     image = torch.randn(1, channels, *size).contiguous(memory_format=layout)
     times = []
     with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=bfloat16):

@@ -65,7 +65,9 @@ class TwoClassMargin(nn.Module):
 
 
 class WeightedSum(nn.Module):
-    """Σ wᵢ·lossᵢ(logits, target) over ``terms``, a sequence of (weight, loss) pairs."""
+    """Σ wᵢ·lossᵢ(logits, target) over ``terms``, a sequence of (weight, loss) pairs.
+
+    Half-precision logits are widened to float32 once, for all the terms."""
 
     def __init__(self, terms: list[tuple[float, nn.Module]]) -> None:
         super().__init__()
@@ -73,6 +75,7 @@ class WeightedSum(nn.Module):
         self.losses = nn.ModuleList(loss for _, loss in terms)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logits = widen(logits)
         pairs = zip(self.weights, self.losses, strict=True)
         return torch.stack([weight * loss(logits, target) for weight, loss in pairs]).sum()
 

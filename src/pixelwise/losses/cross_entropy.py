@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from pixelwise.errors import PixelwiseError
@@ -18,6 +17,29 @@ Weights = Sequence[float] | torch.Tensor | None
 def weight_buffer(weight: Weights) -> torch.Tensor | None:
     """One float32 weight per class (C,), copied, or None."""
     return None if weight is None else torch.as_tensor(weight, dtype=torch.float32).clone()
+
+
+def pixel_cross_entropy(
+    scores: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None, smoothing: float
+) -> torch.Tensor:
+    """Per-pixel losses (N, H, W) of scores (N, C, H, W) against labels (N, H, W), as
+    ``F.cross_entropy(..., reduction="none")`` gives them: (1 − ε)·w_t·(−log p_t) +
+    (ε/C)·Σ_c w_c·(−log p_c).
+
+    The log-probability of each pixel's label is gathered, which works in any memory
+    layout (``F.cross_entropy`` copies channels-last scores to the contiguous layout, and
+    their gradient back).
+    """
+    log_probs = scores.log_softmax(dim=1)
+    own = log_probs.gather(1, target.unsqueeze(1)).squeeze(1)
+    if weight is not None:
+        own = own * weight[target]
+    if not smoothing:
+        return -own
+    if weight is not None:
+        log_probs = log_probs * weight.view(1, -1, 1, 1)
+    spread = log_probs.sum(dim=1)
+    return -(1 - smoothing) * own - smoothing / scores.shape[1] * spread
 
 
 class CrossEntropyLoss(nn.Module):
@@ -62,13 +84,7 @@ class CrossEntropyLoss(nn.Module):
         labels = read_labels("multiclass", logits, target, self.ignore_index)
         scores = prepare_scores(logits, labels.valid)
         weight = None if self.weight is None else self.weight.to(scores.dtype)
-        losses = F.cross_entropy(
-            scores,
-            labels.target,
-            weight=weight,
-            reduction="none",
-            label_smoothing=self.label_smoothing,
-        )
+        losses = pixel_cross_entropy(scores, labels.target, weight, self.label_smoothing)
         weights = labels.valid.to(losses.dtype)
         if weight is not None:
             weights = weights * weight[labels.target]

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from pixelwise.errors import PixelwiseError
-from pixelwise.losses.inputs import Mode, check_classes, check_mode, class_maps, read_labels
+from pixelwise.losses.inputs import Mode, check_classes, check_mode, class_sums, read_labels
 from pixelwise.losses.reduction import mean_over_classes
 
 DEFAULT_SMOOTH = 1.0
@@ -86,11 +86,8 @@ class TverskyLoss(nn.Module):
         """Loss of scores (N, C, H, W) against labels (N, H, W) (or 0/1 targets); a scalar."""
         labels = read_labels(self.mode, scores, target, self.ignore_index)
         check_classes(self.classes, scores.shape[1])
-        probs, onehot = class_maps(self.mode, scores, labels, self.from_logits)
-        dims = (0, 2, 3)
-        tp = (probs * onehot).sum(dims)
-        support = onehot.sum(dims)
-        fp = probs.sum(dims) - tp
+        summed, tp, support = class_sums(self.mode, scores, labels, self.from_logits)
+        fp = summed - tp
         fn = support - tp
         numerator = 2 * tp + self.smooth
         denominator = 2 * tp + 2 * self.alpha * fp + 2 * self.beta * fn + self.smooth

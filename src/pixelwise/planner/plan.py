@@ -39,7 +39,7 @@ logger = logging.getLogger("pixelwise")
 BASE_WIDTHS = (32, 16)
 """U-Net base widths tried, widest first."""
 ENGINE_FACTOR = 0.9
-"""``pixelwise train``'s speed as a share of the timed step's (measured 0.94–1.09×)."""
+"""``pixelwise train``'s speed as a share of the timed step's (measured 0.92–1.09×)."""
 STARTUP_SECONDS = 20.0
 """Starting a run: imports, building, the first compiled kernels."""
 BUDGET_SHARE = 0.95
