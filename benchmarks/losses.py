@@ -5,15 +5,14 @@
 One batch as the recipe trains it: logits (8, 11, 176, 240) and labels with about 5% of
 the pixels at the ignore index (as CamVid's void), or none. The loss is the recipe's
 ``ce+dice`` with class weights, ``build_loss("ce+dice", 11, 255, weights)``; the
-**direct** form computes the same
-value the textbook way: ``F.cross_entropy`` on the logits (ignored pixels zeroed by
-``masked_fill``) and the Dice counts from one-hot maps, as pixelwise did before its losses
-gathered instead. Both are checked equal (value and gradient) before timing. Logits come
-in float32 contiguous, float32 channels-last, and bfloat16 channels-last (as a
-bfloat16 network gives them). Runs are interleaved after a warm-up; each time is the
-median over runs in ms, and the ratio direct / pixelwise is the median of adjacent
-runs' ratios. The process keeps freed memory, as the ``pixelwise`` command does.
-Prints a table and writes JSON (atomically).
+**direct** form computes the same value the textbook way: ``F.cross_entropy`` on the
+logits (ignored pixels zeroed by ``masked_fill``) and the Dice counts from one-hot maps,
+as pixelwise did before its losses gathered instead. Both are checked equal (value and
+gradient) before timing. Logits come in float32 contiguous, float32 channels-last, and
+bfloat16 channels-last (as a bfloat16 network gives them). Runs are interleaved after a
+warm-up; each time is the median over runs in ms, and the ratio direct / pixelwise is
+the median of adjacent runs' ratios. The process keeps freed memory, as the
+``pixelwise`` command does. Prints a table and writes JSON (atomically).
 """
 
 from __future__ import annotations

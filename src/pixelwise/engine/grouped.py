@@ -43,7 +43,7 @@ class DilatedDepthwiseConvolution(torch.autograd.Function):
         dilation: tuple[int, int],
     ) -> torch.Tensor:
         ctx.save_for_backward(x, weight)
-        ctx.geometry = (padding, dilation, bias is not None)
+        ctx.geometry = (padding, dilation)
         return F.conv2d(x, weight, bias, 1, padding, dilation, weight.shape[0])
 
     @staticmethod
@@ -51,7 +51,7 @@ class DilatedDepthwiseConvolution(torch.autograd.Function):
         ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
     ) -> tuple[torch.Tensor | None, ...]:
         x, weight = ctx.saved_tensors
-        padding, dilation, has_bias = ctx.geometry
+        padding, dilation = ctx.geometry
         groups = weight.shape[0]
         grad_input = grad_weight = grad_bias = None
         if ctx.needs_input_grad[0]:
@@ -62,7 +62,7 @@ class DilatedDepthwiseConvolution(torch.autograd.Function):
             grad_weight = torch.nn.grad.conv2d_weight(
                 x, weight.shape, grad, 1, padding, dilation, groups
             )
-        if has_bias and ctx.needs_input_grad[2]:
+        if ctx.needs_input_grad[2]:  # False without a bias
             grad_bias = grad.sum((0, 2, 3))
         return grad_input, grad_weight, grad_bias, None, None
 

@@ -188,7 +188,7 @@ def class_sums(
     summed = probs.sum((0, 2, 3))
     ignored = labels.valid.numel() - keep.sum()
     if from_logits:
-        summed = summed - ignored * torch.full_like(summed, 1 / classes)
+        summed = summed - ignored / classes
     return summed, true_positives, support.to(probs.dtype)
 
 
