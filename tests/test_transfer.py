@@ -256,3 +256,33 @@ def test_bad_transfer_options_are_user_errors(
     config.write_text(yaml.safe_dump(TINY_RUN))
     assert main(["train", "--config", str(config), "--out", str(tmp_path / "r"), *flags]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("optimizer_name", ["adamw", "sgd"])
+def test_fused_step_matches_the_loop_over_parameters(optimizer_name: str) -> None:
+    """The fused step pixelwise takes on the CPU updates as the loop over tensors does."""
+    results = []
+    for fused in (True, False):
+        torch.manual_seed(0)
+        model = tiny_unet()
+        groups = param_groups(model, model.encoder, lr=0.01, encoder_lr_mult=0.1)
+        optimizer = build_optimizer(optimizer_name, groups, lr=0.01, weight_decay=1e-4)
+        assert all(group["fused"] for group in optimizer.param_groups)
+        for group in optimizer.param_groups:
+            group.update(fused=fused, foreach=False)
+        for step in range(3):
+            for index, parameter in enumerate(model.parameters()):
+                gen = torch.Generator().manual_seed(100 * step + index)
+                parameter.grad = torch.randn(parameter.shape, generator=gen)
+            optimizer.step()
+        results.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    torch.testing.assert_close(*results, rtol=1e-5, atol=1e-6)
+    torch.manual_seed(0)
+    initial = torch.cat([p.detach().flatten() for p in tiny_unet().parameters()])
+    assert not torch.allclose(results[0], initial)
+
+
+def test_no_fused_step_where_pytorch_has_none() -> None:
+    on_meta = nn.Parameter(torch.zeros(3, device="meta"))
+    optimizer = build_optimizer("adamw", [{"params": [on_meta]}], lr=0.01, weight_decay=0.0)
+    assert not optimizer.param_groups[0]["fused"]

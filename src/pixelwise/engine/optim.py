@@ -3,6 +3,12 @@
 ``sgd``: SGD with momentum 0.9 and the poly schedule ``lr * (1 - step / total) ** 0.9``
 (as in DeepLab). ``adamw``: AdamW with a cosine schedule, after an optional linear
 warmup of ``warmup_steps``.
+
+Both take PyTorch's fused step (one kernel over all parameters) where this PyTorch has
+one for the parameters' device: on this project's CPU AdamW's step took 4.0 against
+12.4 ms for LR-ASPP's 178 tensors and 12.7 against 39.6 ms for DeepLabV3+ over ResNet-18
+(3.1× as fast as PyTorch's default loop over them; SGD 1.9–2.3×), with the same values
+up to float rounding (``benchmarks/optimizers.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
+from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
 
 from pixelwise.config import TrainSection
 from pixelwise.errors import PixelwiseError
@@ -62,9 +69,23 @@ def build_optimizer(
 ) -> torch.optim.Optimizer:
     """Optimizer ``name`` (see :data:`OPTIMIZERS`) over parameter ``groups``."""
     check_optimizer(name)
+    fused = has_fused_step(groups)
     if name == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=MOMENTUM, weight_decay=weight_decay)
-    return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
+        return torch.optim.SGD(
+            groups, lr=lr, momentum=MOMENTUM, weight_decay=weight_decay, fused=fused
+        )
+    return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay, fused=fused)
+
+
+def has_fused_step(groups: list[dict]) -> bool:
+    """Whether this PyTorch has a fused optimiser step for every parameter in ``groups``
+    (floating point, on a device it has fused kernels for: CUDA, and the CPU since 2.4)."""
+    devices = _get_fused_kernels_supported_devices()
+    return all(
+        p.device.type in devices and torch.is_floating_point(p)
+        for group in groups
+        for p in group["params"]
+    )
 
 
 def poly_factor(step: float, total: int) -> float:
