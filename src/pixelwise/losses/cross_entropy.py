@@ -20,11 +20,16 @@ def weight_buffer(weight: Weights) -> torch.Tensor | None:
 
 
 def pixel_cross_entropy(
-    scores: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None, smoothing: float
+    scores: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor | None,
+    target_weight: torch.Tensor | None,
+    smoothing: float,
 ) -> torch.Tensor:
     """Per-pixel losses (N, H, W) of scores (N, C, H, W) against labels (N, H, W), as
     ``F.cross_entropy(..., reduction="none")`` gives them: (1 − ε)·w_t·(−log p_t) +
-    (ε/C)·Σ_c w_c·(−log p_c).
+    (ε/C)·Σ_c w_c·(−log p_c). ``weight`` is w (C,) and ``target_weight`` each pixel's
+    w_t, ``weight[target]`` (N, H, W), both None when the classes are not weighted.
 
     The log-probability of each pixel's label is gathered, which works in any memory
     layout (``F.cross_entropy`` copies channels-last scores to the contiguous layout, and
@@ -32,8 +37,8 @@ def pixel_cross_entropy(
     """
     log_probs = scores.log_softmax(dim=1)
     own = log_probs.gather(1, target.unsqueeze(1)).squeeze(1)
-    if weight is not None:
-        own = own * weight[target]
+    if target_weight is not None:
+        own = own * target_weight
     if not smoothing:
         return -own
     if weight is not None:
@@ -84,10 +89,13 @@ class CrossEntropyLoss(nn.Module):
         labels = read_labels("multiclass", logits, target, self.ignore_index)
         scores = prepare_scores(logits, labels.valid)
         weight = None if self.weight is None else self.weight.to(scores.dtype)
-        losses = pixel_cross_entropy(scores, labels.target, weight, self.label_smoothing)
+        target_weight = None if weight is None else weight[labels.target]
+        losses = pixel_cross_entropy(
+            scores, labels.target, weight, target_weight, self.label_smoothing
+        )
         weights = labels.valid.to(losses.dtype)
-        if weight is not None:
-            weights = weights * weight[labels.target]
+        if target_weight is not None:
+            weights = weights * target_weight
         return reduce_pixels(losses * labels.valid, weights, self.reduction)
 
     def extra_repr(self) -> str:
