@@ -28,6 +28,8 @@ from pixelwise.losses import (
     build_loss,
     parse_loss_spec,
 )
+from pixelwise.losses import build as losses_build
+from pixelwise.losses import inputs as losses_inputs
 
 IGNORE = 255
 LN2 = math.log(2)
@@ -640,6 +642,60 @@ def test_weighted_sum() -> None:
     torch.testing.assert_close(total(logits, target), ce + 0.5 * dice)
     scaled = build_loss("3*lovasz", num_classes=4, ignore_index=IGNORE)(logits, target)
     torch.testing.assert_close(scaled, 3 * LovaszLoss(ignore_index=IGNORE)(logits, target))
+
+
+@pytest.mark.parametrize(
+    ("dtype", "layout"),
+    [(torch.float32, torch.contiguous_format), (torch.bfloat16, torch.channels_last)],
+)
+def test_weighted_sum_reads_its_inputs_once_for_all_terms(
+    dtype: torch.dtype, layout: torch.memory_format, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logits, target = _random_batch(21)
+    logits = logits.to(dtype).contiguous(memory_format=layout)
+    logits[:, :, 0, 0] = float("nan")  # ignored pixels may hold anything
+    target[:, 0, 0] = IGNORE
+    total = build_loss("ce+0.5*dice+focal", num_classes=4, ignore_index=IGNORE)
+    reads = []
+    counted = losses_inputs.read_inputs
+
+    def counting(*args: object) -> losses_inputs.LossInputs:
+        reads.append(args)
+        return counted(*args)
+
+    monkeypatch.setattr(losses_build, "read_inputs", counting)
+    shared, alone = (logits.clone().requires_grad_() for _ in range(2))
+    got = total(shared, target)
+    assert len(reads) == 1
+    terms = [(1.0, CrossEntropyLoss), (0.5, DiceLoss), (1.0, FocalLoss)]
+    expected = sum(w * make(ignore_index=IGNORE)(alone, target) for w, make in terms)
+    torch.testing.assert_close(got, expected)
+    got.backward()
+    expected.backward()
+    torch.testing.assert_close(shared.grad, alone.grad)
+    assert shared.grad.dtype == dtype and torch.all(shared.grad[:, :, 0, 0] == 0)
+
+
+def test_weighted_sum_of_terms_that_read_differently() -> None:
+    logits, target = _random_batch(22, c=2)
+    margin_and_ce = WeightedSum([(1.0, build_loss("bce", 2, IGNORE)), (2.0, CrossEntropyLoss())])
+    assert margin_and_ce.shared_reading() is None
+    ce = F.cross_entropy(logits, target, ignore_index=IGNORE)
+    # bce on the margin is the two-class cross-entropy; CrossEntropyLoss() ignores 255 too.
+    torch.testing.assert_close(margin_and_ce(logits, target), 3 * ce)
+    other_ignore = WeightedSum([(1.0, DiceLoss(ignore_index=IGNORE)), (1.0, DiceLoss())])
+    assert other_ignore.shared_reading() is None
+
+
+def test_prepared_scores_are_float32_and_contiguous() -> None:
+    logits, target = _random_batch(23)
+    for dtype in (torch.float32, torch.bfloat16):
+        scores = logits.to(dtype).contiguous(memory_format=torch.channels_last)
+        inputs = losses_inputs.read_inputs("multiclass", scores, target, IGNORE)
+        assert inputs.scores.dtype == torch.float32 and inputs.scores.is_contiguous()
+        assert torch.all(inputs.scores.permute(0, 2, 3, 1)[~inputs.labels.valid] == 0)
+    as_given = logits.contiguous()
+    assert losses_inputs.widen(as_given) is as_given  # nothing to copy
 
 
 def test_binary_losses_on_two_classes_use_the_logit_margin() -> None:

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from pixelwise.errors import PixelwiseError
-from pixelwise.losses.inputs import prepare_scores, read_labels
+from pixelwise.losses.inputs import LossInputs, Mode, PixelLoss
 from pixelwise.losses.reduction import Reduction, check_reduction, reduce_pixels
 
 
@@ -44,8 +43,10 @@ def binary_nll(
     return F.binary_cross_entropy(scores, y, weight=weight, reduction="none")
 
 
-class _BinaryLoss(nn.Module):
+class _BinaryLoss(PixelLoss):
     """Reads binary inputs and reduces; subclasses give the two class weights per batch."""
+
+    mode: Mode = "binary"
 
     def __init__(self, from_logits: bool, ignore_index: int | None, reduction: Reduction) -> None:
         super().__init__()
@@ -60,11 +61,11 @@ class _BinaryLoss(nn.Module):
         """(w₊, w₋) for 0/1 targets (N, H, W) and their valid pixels (N, H, W)."""
         raise NotImplementedError
 
-    def forward(self, scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Loss of scores (N, 1, H, W) against 0/1 targets (N, 1, H, W) or (N, H, W)."""
-        labels = read_labels("binary", scores, target, self.ignore_index)
+    def of_inputs(self, inputs: LossInputs) -> torch.Tensor:
+        """The loss of prepared scores (N, 1, H, W) against 0/1 targets (N, H, W)."""
+        labels = inputs.labels
         positive, negative = self.term_weights(labels.target, labels.valid)
-        scores = prepare_scores(scores, labels.valid)[:, 0]
+        scores = inputs.scores[:, 0]
         losses = binary_nll(scores, labels.target, positive, negative, self.from_logits)
         valid = labels.valid.to(losses.dtype)
         return reduce_pixels(losses * valid, valid, self.reduction)

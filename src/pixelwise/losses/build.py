@@ -25,7 +25,7 @@ from pixelwise.errors import PixelwiseError
 from pixelwise.losses.binary import BalancedBCELoss, BinaryCrossEntropyLoss
 from pixelwise.losses.cross_entropy import CrossEntropyLoss, Weights
 from pixelwise.losses.focal import FocalLoss
-from pixelwise.losses.inputs import widen
+from pixelwise.losses.inputs import PixelLoss, read_inputs, widen
 from pixelwise.losses.lovasz import LovaszLoss
 from pixelwise.losses.overlap import DiceLoss, TverskyLoss
 
@@ -67,7 +67,11 @@ class TwoClassMargin(nn.Module):
 class WeightedSum(nn.Module):
     """Σ wᵢ·lossᵢ(logits, target) over ``terms``, a sequence of (weight, loss) pairs.
 
-    Half-precision logits are widened to float32 once, for all the terms."""
+    When every term is a :class:`~pixelwise.losses.inputs.PixelLoss` reading in the same
+    mode with the same ignore index (as ``build_loss`` makes them), the target is checked
+    and the logits prepared (widened to float32, laid out contiguously, ignored pixels
+    zeroed) once for all the terms; otherwise each term reads them itself, from logits
+    widened once."""
 
     def __init__(self, terms: list[tuple[float, nn.Module]]) -> None:
         super().__init__()
@@ -75,9 +79,23 @@ class WeightedSum(nn.Module):
         self.losses = nn.ModuleList(loss for _, loss in terms)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        logits = widen(logits)
-        pairs = zip(self.weights, self.losses, strict=True)
-        return torch.stack([weight * loss(logits, target) for weight, loss in pairs]).sum()
+        reading = self.shared_reading()
+        if reading is None:
+            logits = widen(logits)
+            values = [loss(logits, target) for loss in self.losses]
+        else:
+            inputs = read_inputs(reading[0], logits, target, reading[1])
+            values = [loss.of_inputs(inputs) for loss in self.losses]
+        pairs = zip(self.weights, values, strict=True)
+        return torch.stack([weight * value for weight, value in pairs]).sum()
+
+    def shared_reading(self) -> tuple[str, int | None] | None:
+        """The (mode, ignore index) all the terms read their inputs with, or None if
+        they do not all read alike."""
+        if not all(isinstance(loss, PixelLoss) for loss in self.losses):
+            return None
+        readings = {(loss.mode, loss.ignore_index) for loss in self.losses}
+        return readings.pop() if len(readings) == 1 else None
 
     def extra_repr(self) -> str:
         return f"weights={self.weights}"

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import nn
 
 from pixelwise.errors import PixelwiseError
-from pixelwise.losses.inputs import prepare_scores, read_labels
+from pixelwise.losses.inputs import LossInputs, Mode, PixelLoss
 from pixelwise.losses.reduction import Reduction, check_reduction, reduce_pixels
 
 Weights = Sequence[float] | torch.Tensor | None
@@ -47,7 +46,7 @@ def pixel_cross_entropy(
     return -(1 - smoothing) * own - smoothing / scores.shape[1] * spread
 
 
-class CrossEntropyLoss(nn.Module):
+class CrossEntropyLoss(PixelLoss):
     """Pixel-wise cross-entropy of logits (N, C, H, W) against labels (N, H, W).
 
     With ``reduction="mean"`` it equals ``F.cross_entropy(logits, target, weight,
@@ -66,6 +65,7 @@ class CrossEntropyLoss(nn.Module):
         reduction: ``"mean"``, ``"sum"`` or ``"none"``.
     """
 
+    mode: Mode = "multiclass"
     weight: torch.Tensor | None
 
     def __init__(
@@ -84,10 +84,9 @@ class CrossEntropyLoss(nn.Module):
         self.reduction = reduction
         self.register_buffer("weight", weight_buffer(weight))
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Loss of logits (N, C, H, W) against int64 labels (N, H, W)."""
-        labels = read_labels("multiclass", logits, target, self.ignore_index)
-        scores = prepare_scores(logits, labels.valid)
+    def of_inputs(self, inputs: LossInputs) -> torch.Tensor:
+        """The loss of prepared logits (N, C, H, W) against labels (N, H, W)."""
+        scores, labels = inputs.scores, inputs.labels
         weight = None if self.weight is None else self.weight.to(scores.dtype)
         target_weight = None if weight is None else weight[labels.target]
         losses = pixel_cross_entropy(

@@ -6,11 +6,10 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from pixelwise.errors import PixelwiseError
 from pixelwise.losses.cross_entropy import weight_buffer
-from pixelwise.losses.inputs import Labels, Mode, check_mode, prepare_scores, read_labels
+from pixelwise.losses.inputs import Labels, LossInputs, Mode, PixelLoss, check_mode
 from pixelwise.losses.reduction import Reduction, check_reduction, reduce_pixels
 
 
@@ -34,7 +33,7 @@ def log_true_class(
     return log_p, log_rest
 
 
-class FocalLoss(nn.Module):
+class FocalLoss(PixelLoss):
     """Focal loss −α_t·(1 − p_t)^γ·log p_t per pixel, from logits.
 
     p_t is the predicted probability of the true class (sigmoid in binary mode, softmax
@@ -75,10 +74,10 @@ class FocalLoss(nn.Module):
         self.reduction = reduction
         self.register_buffer("alpha", weight_buffer(alpha))
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Loss of logits (N, C, H, W) against labels (N, H, W) (or (N, 1, H, W) binary)."""
-        labels = read_labels(self.mode, logits, target, self.ignore_index)
-        logits = prepare_scores(logits, labels.valid)
+    def of_inputs(self, inputs: LossInputs) -> torch.Tensor:
+        """The loss of prepared logits (N, C, H, W) against labels (N, H, W) (or 0/1
+        targets)."""
+        logits, labels = inputs.scores, inputs.labels
         log_p, log_rest = log_true_class(self.mode, logits, labels.target)
         losses = -self._alpha_t(labels, logits) * torch.exp(self.gamma * log_rest) * log_p
         valid = labels.valid.to(losses.dtype)

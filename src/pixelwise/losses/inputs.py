@@ -9,6 +9,11 @@ Two conventions, chosen by a loss's ``mode``:
   "255 means positive": map it to 0/1, or pass ``ignore_index=255`` to skip those pixels.
 
 Scores are logits, or probabilities where a loss takes ``from_logits=False``.
+
+Every loss is a :class:`PixelLoss`: it reads its inputs with :func:`read_inputs` and
+computes on the result, so that a sum of losses that read alike
+(:class:`~pixelwise.losses.build.WeightedSum`) checks the labels and prepares the scores
+once for all its terms.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from pixelwise.errors import PixelwiseError
 
@@ -37,6 +43,47 @@ class Labels:
 
     target: torch.Tensor
     valid: torch.Tensor
+
+
+@dataclass(frozen=True)
+class LossInputs:
+    """What a loss computes on.
+
+    Attributes:
+        scores: (N, C, H, W) from :func:`prepare_scores`: float32 or wider, contiguous,
+            0 at ignored pixels.
+        labels: the checked targets (:class:`Labels`).
+    """
+
+    scores: torch.Tensor
+    labels: Labels
+
+
+def read_inputs(
+    mode: Mode, scores: torch.Tensor, target: torch.Tensor, ignore_index: int | None
+) -> LossInputs:
+    """Scores (N, C, H, W) and ``target`` checked (:func:`read_labels`) and prepared
+    (:func:`prepare_scores`)."""
+    labels = read_labels(mode, scores, target, ignore_index)
+    return LossInputs(prepare_scores(scores, labels.valid), labels)
+
+
+class PixelLoss(nn.Module):
+    """A loss of scores (N, C, H, W) against a target, read in ``mode`` with
+    ``ignore_index`` by :func:`read_inputs`: ``loss(scores, target)`` is
+    ``loss.of_inputs(read_inputs(loss.mode, scores, target, loss.ignore_index))``."""
+
+    mode: Mode
+    ignore_index: int | None
+
+    def forward(self, scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The loss of ``scores`` against ``target``; a scalar unless a subclass's
+        ``reduction`` says otherwise."""
+        return self.of_inputs(read_inputs(self.mode, scores, target, self.ignore_index))
+
+    def of_inputs(self, inputs: LossInputs) -> torch.Tensor:
+        """The loss of inputs that :func:`read_inputs` read."""
+        raise NotImplementedError
 
 
 def check_mode(mode: str) -> None:
@@ -107,16 +154,17 @@ def _shape(tensor: torch.Tensor) -> tuple[int, ...]:
 
 
 def prepare_scores(scores: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """Scores (N, C, H, W) in float32 or wider, with 0 at ignored pixels.
+    """Scores (N, C, H, W) in float32 or wider and the contiguous layout (:func:`widen`),
+    with 0 at ignored pixels.
 
-    Half-precision scores (as under mixed precision) are widened, since their sums over
-    a batch overflow. Whatever the scores hold at ignored pixels (even inf or NaN) then
-    reaches neither the loss nor the gradient, and their gradient is exactly 0. With no
-    pixel ignored the scores are only widened (no copy, nothing to mask).
+    Whatever the scores hold at ignored pixels (even inf or NaN) then reaches neither
+    the loss nor the gradient, and their gradient is exactly 0. With no pixel ignored
+    the scores are only widened (no copy of float32 contiguous scores, nothing to mask).
     """
+    scores = widen(scores)
     if bool(valid.all()):
-        return widen(scores)
-    return widen(ZeroIgnored.apply(scores, valid.unsqueeze(1)))
+        return scores
+    return ZeroIgnored.apply(scores, valid.unsqueeze(1))
 
 
 class ZeroIgnored(torch.autograd.Function):
@@ -140,19 +188,27 @@ class ZeroIgnored(torch.autograd.Function):
 
 
 def widen(scores: torch.Tensor) -> torch.Tensor:
-    """``scores`` in float32 if they are in a narrower float type, else as they are."""
-    return scores.to(torch.promote_types(scores.dtype, torch.float32))
+    """``scores`` in float32 (or a wider float type they already have) and the contiguous
+    layout, copied only if they are not so already.
+
+    Half-precision scores (as under mixed precision) are widened, since their sums over
+    a batch overflow. Channels-last scores (from a network trained in that layout) are
+    laid out contiguously in the same copy: the softmax over classes would otherwise
+    copy them to that layout itself, and their gradient back, once for each loss.
+    """
+    dtype = torch.promote_types(scores.dtype, torch.float32)
+    return scores.to(dtype, memory_format=torch.contiguous_format)
 
 
 def class_maps(
     mode: Mode, scores: torch.Tensor, labels: Labels, from_logits: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-class probabilities and one-hot targets, both (N, K, H, W) and 0 at ignored pixels.
+    """Per-class probabilities and one-hot targets, both (N, K, H, W) and 0 at ignored pixels,
+    from scores (N, C, H, W) prepared by :func:`prepare_scores`.
 
     K is 1 in binary mode (the foreground) and C in multiclass mode. Logits go through
     the sigmoid (binary) or the softmax over classes (multiclass).
     """
-    scores = prepare_scores(scores, labels.valid)
     if from_logits:
         scores = torch.sigmoid(scores) if mode == "binary" else scores.softmax(dim=1)
     keep = labels.valid.unsqueeze(1).to(scores.dtype)
@@ -167,7 +223,8 @@ def class_sums(
     mode: Mode, scores: torch.Tensor, labels: Labels, from_logits: bool
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per class (K,), over the pixels that are not ignored: the summed probabilities
-    Σ p_c, the true positives Σ p_c·g_c and the support Σ g_c (g the one-hot target).
+    Σ p_c, the true positives Σ p_c·g_c and the support Σ g_c (g the one-hot target), from
+    scores (N, C, H, W) prepared by :func:`prepare_scores`.
 
     The sums of :func:`class_maps`'s maps, without making them: in multiclass mode the
     true positives gather each pixel's probability of its own label, and the summed
@@ -177,7 +234,6 @@ def class_sums(
     if mode == "binary":
         probs, onehot = class_maps(mode, scores, labels, from_logits)
         return probs.sum((0, 2, 3)), (probs * onehot).sum((0, 2, 3)), onehot.sum((0, 2, 3))
-    scores = prepare_scores(scores, labels.valid)
     probs = scores.softmax(dim=1) if from_logits else scores
     classes = probs.shape[1]
     keep = labels.valid.to(probs.dtype)

@@ -15,16 +15,15 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from pixelwise.errors import PixelwiseError
 from pixelwise.losses.inputs import (
+    LossInputs,
     Mode,
+    PixelLoss,
     check_classes,
     check_mode,
     class_maps,
-    prepare_scores,
-    read_labels,
 )
 from pixelwise.losses.reduction import mean_over_classes
 
@@ -54,7 +53,7 @@ def lovasz_extension(errors: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     return (errors_sorted * lovasz_gradient(truth.gather(0, order))).sum(dim=0)
 
 
-class LovaszLoss(nn.Module):
+class LovaszLoss(PixelLoss):
     """Lovász-softmax (multiclass) or Lovász-hinge (binary) loss, from logits.
 
     - multiclass: errors |g_c − p_c| with p = softmax(logits); one Lovász extension per
@@ -85,13 +84,14 @@ class LovaszLoss(nn.Module):
         self.ignore_index = ignore_index
         self.classes = None if classes is None else tuple(classes)
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Loss of logits (N, C, H, W) against labels (N, H, W) (or 0/1 targets); a scalar."""
-        labels = read_labels(self.mode, logits, target, self.ignore_index)
+    def of_inputs(self, inputs: LossInputs) -> torch.Tensor:
+        """The loss of prepared logits (N, C, H, W) against labels (N, H, W) (or 0/1
+        targets); a scalar."""
+        logits, labels = inputs.scores, inputs.labels
         check_classes(self.classes, logits.shape[1])
         keep = labels.valid.flatten()
         if self.mode == "binary":
-            x = prepare_scores(logits, labels.valid).flatten()[keep]
+            x = logits.flatten()[keep]
             truth = labels.target.flatten()[keep].to(x.dtype)
             errors = F.relu(1 - x * (2 * truth - 1))
             return lovasz_extension(errors[:, None], truth[:, None])[0]

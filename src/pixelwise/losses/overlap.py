@@ -14,16 +14,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import nn
 
 from pixelwise.errors import PixelwiseError
-from pixelwise.losses.inputs import Mode, check_classes, check_mode, class_sums, read_labels
+from pixelwise.losses.inputs import (
+    LossInputs,
+    Mode,
+    PixelLoss,
+    check_classes,
+    check_mode,
+    class_sums,
+)
 from pixelwise.losses.reduction import mean_over_classes
 
 DEFAULT_SMOOTH = 1.0
 
 
-class TverskyLoss(nn.Module):
+class TverskyLoss(PixelLoss):
     """1 − Tversky index, with the index of class c smoothed by s:
 
         TI_c = (2·TP_c + s) / (2·TP_c + 2α·FP_c + 2β·FN_c + s)
@@ -82,11 +88,11 @@ class TverskyLoss(nn.Module):
         self.ignore_index = ignore_index
         self.classes = None if classes is None else tuple(classes)
 
-    def forward(self, scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Loss of scores (N, C, H, W) against labels (N, H, W) (or 0/1 targets); a scalar."""
-        labels = read_labels(self.mode, scores, target, self.ignore_index)
-        check_classes(self.classes, scores.shape[1])
-        summed, tp, support = class_sums(self.mode, scores, labels, self.from_logits)
+    def of_inputs(self, inputs: LossInputs) -> torch.Tensor:
+        """The loss of prepared scores (N, C, H, W) against labels (N, H, W) (or 0/1
+        targets); a scalar."""
+        check_classes(self.classes, inputs.scores.shape[1])
+        summed, tp, support = class_sums(self.mode, inputs.scores, inputs.labels, self.from_logits)
         fp = summed - tp
         fn = support - tp
         numerator = 2 * tp + self.smooth

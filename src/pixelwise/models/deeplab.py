@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from pixelwise.errors import PixelwiseError
-from pixelwise.models.blocks import ConvNormAct, resize
+from pixelwise.models.blocks import ConvNormAct, GlobalAveragePool, resize
 from pixelwise.models.encoders import build_encoder
 from pixelwise.models.encoders.base import Encoder
 from pixelwise.models.encoders.mobilenet import MobileNetEncoder
@@ -64,7 +64,7 @@ class ASPPPooling(nn.Sequential):
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__(
-            nn.AdaptiveAvgPool2d(1), *ConvNormAct(in_channels, out_channels, kernel_size=1)
+            GlobalAveragePool(), *ConvNormAct(in_channels, out_channels, kernel_size=1)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

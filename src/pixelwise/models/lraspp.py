@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pixelwise.models.blocks import ConvNormAct, check_choice, resize
+from pixelwise.models.blocks import ConvNormAct, GlobalAveragePool, check_choice, resize
 from pixelwise.models.deeplab import EncoderHeadModel, build_dilated_encoder
 from pixelwise.models.registry import register
 
@@ -31,7 +31,7 @@ class LRASPPHead(nn.Module):
         super().__init__()
         self.cbr = ConvNormAct(high_channels, inter_channels, kernel_size=1)
         self.scale = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1),
+            GlobalAveragePool(),
             nn.Conv2d(high_channels, inter_channels, 1, bias=False),
             nn.Sigmoid(),
         )

@@ -20,6 +20,7 @@ from functools import partial
 import torch
 from torch import nn
 
+from pixelwise.models.blocks import GlobalAveragePool
 from pixelwise.models.encoders.base import SequentialEncoder, dilate, init_weights, reductions
 
 Norm = Callable[[int], nn.Module]
@@ -104,7 +105,7 @@ class SqueezeExcitation(nn.Module):
 
     def __init__(self, channels: int, squeeze_channels: int) -> None:
         super().__init__()
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.avgpool = GlobalAveragePool()
         self.fc1 = nn.Conv2d(channels, squeeze_channels, 1)
         self.fc2 = nn.Conv2d(squeeze_channels, channels, 1)
         self.activation = nn.ReLU()
