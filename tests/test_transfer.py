@@ -16,6 +16,7 @@ from pixelwise.cli import build_parser, main, run_config
 from pixelwise.config import TrainSection
 from pixelwise.data.base import DatasetInfo
 from pixelwise.data.transforms import Normalization
+from pixelwise.engine import optim
 from pixelwise.engine.module import SegmentationModule
 from pixelwise.engine.optim import build_optimizer, build_schedule, param_groups, poly_factor
 from pixelwise.engine.transfer import (
@@ -286,3 +287,33 @@ def test_no_fused_step_where_pytorch_has_none() -> None:
     on_meta = nn.Parameter(torch.zeros(3, device="meta"))
     optimizer = build_optimizer("adamw", [{"params": [on_meta]}], lr=0.01, weight_decay=0.0)
     assert not optimizer.param_groups[0]["fused"]
+
+
+@pytest.mark.parametrize("fused_here", [False, True])
+def test_loaded_optimiser_state_keeps_this_machines_fused_flag(
+    fused_here: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A state saved where the step was fused (or not) loads with the flag of the PyTorch
+    and device at hand, its moments and step counts intact."""
+    torch.manual_seed(0)
+    model = tiny_unet()
+    groups = param_groups(model, model.encoder, lr=0.01, encoder_lr_mult=0.1)
+    saved = build_optimizer("adamw", groups, lr=0.01, weight_decay=1e-4)
+    for group in saved.param_groups:
+        group["fused"] = not fused_here
+    for parameter in model.parameters():
+        parameter.grad = torch.ones_like(parameter)
+    saved.step()
+    state = saved.state_dict()
+    monkeypatch.setattr(optim, "has_fused_step", lambda groups: fused_here)
+    groups = param_groups(model, model.encoder, lr=0.01, encoder_lr_mult=0.1)
+    loaded = build_optimizer("adamw", groups, lr=0.01, weight_decay=1e-4)
+    loaded.load_state_dict(state)
+    assert [group["fused"] for group in loaded.param_groups] == [fused_here] * 2
+    assert all(group["fused"] is not fused_here for group in state["param_groups"])  # unchanged
+    first = next(iter(model.parameters()))
+    torch.testing.assert_close(loaded.state[first]["exp_avg"], saved.state[first]["exp_avg"])
+    loaded.step()  # runs with the flag it has
+    too_few = {**state, "param_groups": state["param_groups"][:1]}
+    with pytest.raises(ValueError, match="different number of parameter groups"):
+        loaded.load_state_dict(too_few)

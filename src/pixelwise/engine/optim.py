@@ -8,7 +8,9 @@ Both take PyTorch's fused step (one kernel over all parameters) where this PyTor
 one for the parameters' device: on this project's CPU AdamW's step took 4.0 against
 12.4 ms for LR-ASPP's 178 tensors and 12.7 against 39.6 ms for DeepLabV3+ over ResNet-18
 (3.1× as fast as PyTorch's default loop over them; SGD 1.9–2.3×), with the same values
-up to float rounding (``benchmarks/optimizers.py``).
+up to float rounding (``benchmarks/optimizers.py``). Whether the step is fused is
+decided by the PyTorch and device at hand, also when a run resumes: the saved state's
+own flag (from the machine that wrote it) is not restored.
 """
 
 from __future__ import annotations
@@ -71,10 +73,29 @@ def build_optimizer(
     check_optimizer(name)
     fused = has_fused_step(groups)
     if name == "sgd":
-        return torch.optim.SGD(
+        optimizer = torch.optim.SGD(
             groups, lr=lr, momentum=MOMENTUM, weight_decay=weight_decay, fused=fused
         )
-    return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay, fused=fused)
+    else:
+        optimizer = torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay, fused=fused)
+    optimizer.register_load_state_dict_pre_hook(keep_own_fused_flag)
+    return optimizer
+
+
+def keep_own_fused_flag(optimizer: torch.optim.Optimizer, state: dict) -> dict:
+    """``state`` (an optimiser's state dict about to be loaded into ``optimizer``) with
+    ``optimizer``'s own ``fused`` flag in each parameter group.
+
+    A checkpoint written where the step was fused would otherwise make a PyTorch without
+    fused kernels for the device (the CPU before 2.4) fail at its first step, and one
+    written without would keep the slower loop.
+    """
+    saved_groups = state["param_groups"]
+    if len(saved_groups) != len(optimizer.param_groups):
+        return state  # PyTorch refuses it, with its own message
+    pairs = zip(saved_groups, optimizer.param_groups, strict=True)
+    groups = [{**saved, "fused": group["fused"]} for saved, group in pairs]
+    return {**state, "param_groups": groups}
 
 
 def has_fused_step(groups: list[dict]) -> bool:

@@ -25,7 +25,7 @@ from pixelwise.errors import PixelwiseError
 from pixelwise.losses.binary import BalancedBCELoss, BinaryCrossEntropyLoss
 from pixelwise.losses.cross_entropy import CrossEntropyLoss, Weights
 from pixelwise.losses.focal import FocalLoss
-from pixelwise.losses.inputs import PixelLoss, read_inputs, widen
+from pixelwise.losses.inputs import Mode, PixelLoss, read_inputs, widen
 from pixelwise.losses.lovasz import LovaszLoss
 from pixelwise.losses.overlap import DiceLoss, TverskyLoss
 
@@ -89,7 +89,7 @@ class WeightedSum(nn.Module):
         pairs = zip(self.weights, values, strict=True)
         return torch.stack([weight * value for weight, value in pairs]).sum()
 
-    def shared_reading(self) -> tuple[str, int | None] | None:
+    def shared_reading(self) -> tuple[Mode, int | None] | None:
         """The (mode, ignore index) all the terms read their inputs with, or None if
         they do not all read alike."""
         if not all(isinstance(loss, PixelLoss) for loss in self.losses):
